@@ -1,4 +1,7 @@
-"""Rollout section of a recipe (placeholder: owned and completed by the rollout work)."""
+"""Rollout section of a recipe: sampling, the vLLM engine and verified learner -> rollout weight sync.
+
+Imports no torch/vLLM/Ray so recipes validate on any machine.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,45 @@ from pydantic import Field
 from rlvr.config.base import StrictModel
 
 
+class SyncConfig(StrictModel):
+    """How weights pushed from the learner are checked inside each rollout worker.
+
+    After every push each worker scores ``probe_sequences`` fixed sequences; the max |Δlogprob| against the
+    learner's own logprobs on the same tokens must stay within ``tolerance`` or the run stops.
+    """
+
+    verify: bool = True
+    # fp32 on CPU agrees to ~1e-6 (measured); bf16 on GPU needs a looser value such as 5e-2.
+    tolerance: float = Field(1e-4, gt=0)
+    probe_sequences: int = Field(2, ge=1)
+    timeout_s: float = Field(300.0, gt=0)
+
+
 class RolloutConfig(StrictModel):
-    """Generation settings. Batch fields are named by unit."""
+    """Generation settings. Batch fields are named by unit (prompts, samples, tokens)."""
 
     samples_per_prompt: int = Field(8, ge=1)
     max_prompt_tokens: int = Field(128, ge=1)
     max_response_tokens: int = Field(128, ge=1)
     temperature: float = Field(1.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    # 0 (or -1) disables top-k, as in vLLM.
+    top_k: int = Field(0, ge=-1)
+    eval_temperature: float = Field(0.0, ge=0)
     num_workers: int = Field(1, ge=1)
+
+    # Engine settings. On CPU the KV cache must be sized explicitly (vLLM's memory probe misreads this VM).
+    kv_cache_memory_mb: int = Field(64, ge=1)
+    enforce_eager: bool = True
+    gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_num_seqs: int = Field(256, ge=1)
+    # Per-call deadline for generate/score/update on a worker; a dead or hung worker fails loudly.
+    call_timeout_s: float = Field(600.0, gt=0)
+
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+
+    @property
+    def max_model_len(self) -> int:
+        """Longest sequence the engine must hold: prompt plus response tokens."""
+        return self.max_prompt_tokens + self.max_response_tokens
