@@ -1,0 +1,99 @@
+"""Where per-step metrics go: a JSONL file, TensorBoard, wandb (offline without network), the console."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+CONSOLE_KEYS = (
+    ("reward/mean", "reward", "{:.3f}"),
+    ("accuracy/mean", "acc", "{:.3f}"),
+    ("eval/accuracy", "eval_acc", "{:.3f}"),
+    ("response_length/mean", "len", "{:.1f}"),
+    ("entropy/mean", "ent", "{:.3f}"),
+    ("loss/policy", "loss", "{:.4f}"),
+    ("time/step_s", "s/step", "{:.1f}"),
+)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class MetricsLogger:
+    """Writes one record per step to every configured sink. `log` is the only method the loop calls."""
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        jsonl: bool = True,
+        tensorboard: bool = False,
+        wandb_cfg: Any = None,
+        progress: bool = True,
+        total_steps: int | None = None,
+        run_name: str = "run",
+        config: dict | None = None,
+    ):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.total_steps = total_steps
+        self.progress = progress and os.environ.get("RLVR_PROGRESS", "1") != "0"
+        self._jsonl = open(self.run_dir / "metrics.jsonl", "a") if jsonl else None  # noqa: SIM115
+        self._tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+        self._wandb = None
+        if wandb_cfg is not None and getattr(wandb_cfg, "enabled", False):
+            import wandb
+
+            self._wandb = wandb.init(
+                project=wandb_cfg.project, name=run_name, mode=wandb_cfg.mode, dir=str(self.run_dir), config=config
+            )
+        self._t0 = time.time()
+
+    def log(self, step: int, metrics: dict[str, Any]) -> None:
+        record = {"step": step, "time": round(time.time() - self._t0, 3)}
+        record.update({k: _plain(v) for k, v in sorted(metrics.items())})
+        if self._jsonl is not None:
+            self._jsonl.write(json.dumps(record) + "\n")
+            self._jsonl.flush()
+        numeric = {k: v for k, v in record.items() if isinstance(v, int | float) and k not in ("step",)}
+        if self._tb is not None:
+            for key, value in numeric.items():
+                self._tb.add_scalar(key, value, step)
+            self._tb.flush()
+        if self._wandb is not None:
+            self._wandb.log(numeric, step=step)
+        if self.progress:
+            self._console(step, record)
+
+    def _console(self, step: int, record: dict[str, Any]) -> None:
+        total = f"/{self.total_steps}" if self.total_steps else ""
+        parts = [f"step {step}{total}"]
+        for key, short, fmt in CONSOLE_KEYS:
+            if isinstance(record.get(key), int | float):
+                parts.append(f"{short} {fmt.format(record[key])}")
+        print(" | ".join(parts), file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._jsonl is not None:
+            self._jsonl.close()
+            self._jsonl = None
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
