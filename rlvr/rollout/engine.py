@@ -161,6 +161,8 @@ class RolloutEngine:
                 "dtype": dtype or "bfloat16",
                 "gpu_memory_utilization": config.gpu_memory_utilization,
                 "enable_sleep_mode": True,
+                # NCCL weight pushes (rlvr.orchestrate.NcclTransport) go through vLLM's transfer engine.
+                "weight_transfer_config": {"backend": "nccl"},
             }
         self.llm = LLM(**kwargs)
         self._state = _EngineState(start_seconds=time.perf_counter() - t0)

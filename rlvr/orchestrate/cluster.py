@@ -1,0 +1,71 @@
+"""Ray cluster setup: a local loopback cluster for one machine, or a connection to an existing cluster.
+
+This package is the only place in rlvr that imports ray.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+
+from rlvr.devices import CPU_DEFAULTS, apply_runtime_env
+
+
+def actor_env_vars(device: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment every rlvr actor starts with: the device's runtime defaults plus ``extra``.
+
+    Values already set in the driver's environment win over the defaults, so a launcher can override them.
+    """
+    env: dict[str, str] = {}
+    if device == "cpu":
+        env |= {key: os.environ.get(key, value) for key, value in CPU_DEFAULTS.items()}
+    env |= extra or {}
+    return env
+
+
+def init_ray(
+    address: str | None = None,
+    *,
+    device: str = "cpu",
+    num_cpus: int | None = None,
+    env_vars: dict[str, str] | None = None,
+    namespace: str = "rlvr",
+) -> dict[str, Any]:
+    """Start (or join) the Ray cluster that holds the rollout and learner actors.
+
+    Args:
+        address: None starts a private local cluster bound to 127.0.0.1 (no dashboard). A cluster address
+            ("auto", "ray://host:10001", "host:6379") joins a running multi-node cluster instead.
+        device: "cpu" or "cuda"; on CPU the vLLM/OMP runtime defaults are shipped to every actor.
+        num_cpus: CPUs the local cluster advertises (default: all). Ignored when joining a cluster.
+        env_vars: Extra environment variables for every actor (they override the defaults).
+        namespace: Ray namespace, so named actors of two runs do not collide.
+
+    Returns:
+        ``ray.cluster_resources()`` of the cluster, for logging.
+    """
+    apply_runtime_env(device)
+    if ray.is_initialized():
+        return ray.cluster_resources()
+    runtime_env = {"env_vars": actor_env_vars(device, env_vars)}
+    if address is None:
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            # Ray and vLLM would otherwise bind to the machine's external interface.
+            _node_ip_address="127.0.0.1",
+            runtime_env=runtime_env,
+            namespace=namespace,
+            log_to_driver=True,
+        )
+    else:
+        ray.init(address=address, runtime_env=runtime_env, namespace=namespace)
+    return ray.cluster_resources()
+
+
+def shutdown_ray() -> None:
+    """Stop the driver's Ray connection (and the local cluster if this driver started it)."""
+    if ray.is_initialized():
+        ray.shutdown()

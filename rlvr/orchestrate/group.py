@@ -1,0 +1,264 @@
+"""``RolloutGroup``: N rollout-worker actors behind one call, with deadlines, health checks and restarts.
+
+Prompts are split evenly (contiguous spans) and results come back in prompt order. Every ``ray.get`` has a
+deadline. A worker that dies is replaced, the replacement is refitted with every weight push since the last
+full one, and the dead worker's share of the call is run again; a worker that hangs past the deadline, or dies
+more often than ``max_restarts``, raises ``RolloutWorkerError`` naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+from rlvr.config.rollout import RolloutConfig
+from rlvr.orchestrate.rollout_worker import RolloutWorker
+from rlvr.rollout.engine import Completion
+
+log = logging.getLogger(__name__)
+
+
+class RolloutWorkerError(RuntimeError):
+    """A rollout worker died, hung past its deadline, or raised; the message names the worker."""
+
+
+class _WorkerDied(Exception):
+    def __init__(self, rank: int, cause: BaseException) -> None:
+        super().__init__(f"rollout worker {rank} died: {cause}")
+        self.rank = rank
+        self.cause = cause
+
+
+def split_evenly(num_items: int, num_parts: int) -> list[tuple[int, int]]:
+    """Contiguous [start, end) spans whose sizes differ by at most one (the first spans get the extra)."""
+    base, extra = divmod(num_items, num_parts)
+    spans, start = [], 0
+    for part in range(num_parts):
+        end = start + base + (1 if part < extra else 0)
+        spans.append((start, end))
+        start = end
+    return spans
+
+
+class RolloutGroup:
+    """A pool of ``RolloutWorker`` actors used as one rollout engine.
+
+    Args:
+        model_path: HF-format model directory visible to every node.
+        config: The recipe's rollout section (``num_workers``, timeouts and engine settings).
+        seed: Base engine seed; worker ``r`` gets ``seed + r``.
+        device: "cpu" or "cuda".
+        num_workers: Overrides ``config.num_workers``.
+        num_cpus_per_worker: Ray CPUs reserved per actor. 0 on a small CPU box, where the actors share the
+            cores with the learners (a 2-CPU cluster otherwise leaves learners pending).
+        start_timeout_s: Deadline for engine start-up (vLLM import + model load).
+        max_restarts: Replacements allowed per worker over the group's life.
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        config: RolloutConfig,
+        *,
+        seed: int = 0,
+        device: str = "cpu",
+        num_workers: int | None = None,
+        num_cpus_per_worker: float = 0.0,
+        start_timeout_s: float = 600.0,
+        max_restarts: int = 1,
+    ) -> None:
+        self.model_path = str(model_path)
+        self.config = config
+        self.seed = seed
+        self.device = device
+        self.num_workers = num_workers or config.num_workers
+        self.start_timeout_s = start_timeout_s
+        self.max_restarts = max_restarts
+        self.restarts = [0] * self.num_workers
+        self._num_cpus = num_cpus_per_worker
+        self._actor_cls = ray.remote(RolloutWorker)
+        # Pushes since the last full one, replayed in order into a replacement worker.
+        self._pushes: list[tuple[Any, dict[str, Any]]] = []
+        t0 = time.perf_counter()
+        self.workers = [self._spawn(rank) for rank in range(self.num_workers)]
+        self.ready_info = [self._wait_ready(rank) for rank in range(self.num_workers)]
+        self.start_seconds = time.perf_counter() - t0
+
+    def _spawn(self, rank: int) -> Any:
+        gpus = self.config.tensor_parallel_size if self.device == "cuda" else 0
+        return self._actor_cls.options(num_cpus=self._num_cpus, num_gpus=gpus).remote(
+            rank, self.model_path, self.config, self.seed + rank, self.device
+        )
+
+    def _wait_ready(self, rank: int) -> dict[str, Any]:
+        try:
+            return self._get(self.workers[rank].ready.remote(), rank, "start-up", self.start_timeout_s)
+        except _WorkerDied as died:
+            raise RolloutWorkerError(f"rollout worker {rank} died during start-up: {died.cause}") from died
+
+    def _get(self, ref: Any, rank: int, what: str, timeout: float) -> Any:
+        try:
+            return ray.get(ref, timeout=timeout)
+        except GetTimeoutError as exc:
+            raise RolloutWorkerError(
+                f"rollout worker {rank} did not finish {what} within {timeout:.0f} s (hung or overloaded); "
+                f"health: see RolloutGroup.health()"
+            ) from exc
+        except RayActorError as exc:
+            raise _WorkerDied(rank, exc) from exc
+        except RayTaskError as exc:
+            raise RolloutWorkerError(f"rollout worker {rank} raised during {what}: {exc}") from exc
+
+    def _restart(self, rank: int, cause: BaseException) -> None:
+        if self.restarts[rank] >= self.max_restarts:
+            raise RolloutWorkerError(
+                f"rollout worker {rank} died and its restart budget ({self.max_restarts}) is spent: {cause}"
+            ) from cause
+        self.restarts[rank] += 1
+        log.warning(
+            "rollout worker %d died (%s); restarting (%d/%d)",
+            rank,
+            cause,
+            self.restarts[rank],
+            self.max_restarts,
+        )
+        ray.kill(self.workers[rank], no_restart=True)
+        self.workers[rank] = self._spawn(rank)
+        self._wait_ready(rank)
+        for ref, kwargs in self._pushes:
+            self._get(self.workers[rank].update_weights.remote(ref, **kwargs), rank, "refit", self._timeout)
+
+    @property
+    def _timeout(self) -> float:
+        return self.config.call_timeout_s
+
+    def _run(self, what: str, calls: dict[int, tuple[str, tuple, dict]]) -> dict[int, Any]:
+        """Submit one call per listed worker, then collect in rank order, replacing dead workers once."""
+        refs = {rank: getattr(self.workers[rank], m).remote(*a, **kw) for rank, (m, a, kw) in calls.items()}
+        results = {}
+        for rank, ref in refs.items():
+            try:
+                results[rank] = self._get(ref, rank, what, self._timeout)
+            except _WorkerDied as died:
+                self._restart(rank, died.cause)
+                method, args, kwargs = calls[rank]
+                ref = getattr(self.workers[rank], method).remote(*args, **kwargs)
+                try:
+                    results[rank] = self._get(ref, rank, what, self._timeout)
+                except _WorkerDied as again:
+                    raise RolloutWorkerError(f"rollout worker {rank} died again during {what}") from again
+        return results
+
+    def generate(
+        self,
+        prompt_token_ids: list[list[int]],
+        *,
+        n: int,
+        temperature: float,
+        max_tokens: int,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> list[list[Completion]]:
+        """``RolloutEngine.generate`` over the group; output order = prompt order.
+
+        With a seed, prompt ``i`` gets seed ``seed + i * n`` wherever it runs, so results do not depend on
+        the number of workers.
+        """
+        calls = {}
+        for rank, (start, end) in enumerate(split_evenly(len(prompt_token_ids), self.num_workers)):
+            if end > start:
+                kwargs = {
+                    "n": n,
+                    "temperature": temperature,
+                    "top_p": top_p,
+                    "top_k": top_k,
+                    "max_tokens": max_tokens,
+                    "seed": None if seed is None else seed + start * n,
+                }
+                calls[rank] = ("generate", (prompt_token_ids[start:end],), kwargs)
+        results = self._run("generate", calls)
+        return [group for rank in sorted(results) for group in results[rank]]
+
+    def score(self, prompt_ids: list[list[int]], response_ids: list[list[int]]) -> list[list[float]]:
+        """``RolloutEngine.score`` split over the group; output order = input order."""
+        calls = {
+            rank: ("score", (prompt_ids[start:end], response_ids[start:end]), {})
+            for rank, (start, end) in enumerate(split_evenly(len(prompt_ids), self.num_workers))
+            if end > start
+        }
+        results = self._run("score", calls)
+        return [row for rank in sorted(results) for row in results[rank]]
+
+    def score_on_every_worker(
+        self, prompt_ids: list[list[int]], response_ids: list[list[int]]
+    ) -> list[list[list[float]]]:
+        """Every worker scores all sequences (the sync probe); ``out[rank]`` is that worker's scores."""
+        calls = {rank: ("score", (prompt_ids, response_ids), {}) for rank in range(self.num_workers)}
+        results = self._run("sync probe", calls)
+        return [results[rank] for rank in range(self.num_workers)]
+
+    def update_weights(
+        self,
+        weights: Any,
+        *,
+        full: bool = True,
+        max_chunk_bytes: int | None = None,
+        corrupt_worker: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Push weights to every worker.
+
+        Args:
+            weights: An ObjectRef to a list of (hf_name, tensor), or such a list (put into the object store
+                once here, then read zero-copy by every worker on this node).
+            full: True when ``weights`` is the whole model; partial pushes are kept for refitting restarts.
+            max_chunk_bytes: Reload chunk bound (see ``RolloutEngine.update_weights``).
+            corrupt_worker: Test hook: this worker adds noise to one tensor before loading.
+
+        Returns:
+            Per-worker update stats, in rank order.
+        """
+        ref = weights if isinstance(weights, ray.ObjectRef) else ray.put(list(weights))
+        kwargs = {"max_chunk_bytes": max_chunk_bytes}
+        if full:
+            self._pushes.clear()
+        self._pushes.append((ref, kwargs))
+        calls = {
+            rank: ("update_weights", (ref,), {**kwargs, "corrupt": rank == corrupt_worker})
+            for rank in range(self.num_workers)
+        }
+        results = self._run("weight update", calls)
+        return [results[rank] for rank in range(self.num_workers)]
+
+    def collective_rpc(self, method: str, kwargs: dict[str, Any] | None = None) -> list[Any]:
+        """Run a vLLM worker method on every engine (used by vLLM's weight-transfer handshake)."""
+        calls = {rank: ("collective_rpc", (method, kwargs), {}) for rank in range(self.num_workers)}
+        results = self._run(method, calls)
+        return [results[rank] for rank in range(self.num_workers)]
+
+    def health(self) -> list[dict[str, Any]]:
+        """Status of every worker; a dead worker is replaced (within budget) before this returns."""
+        results = self._run("health check", {r: ("health", (), {}) for r in range(self.num_workers)})
+        return [results[rank] for rank in range(self.num_workers)]
+
+    def sleep(self) -> None:
+        """Release accelerator memory on every worker (no-op on CPU)."""
+        self._run("sleep", {r: ("sleep", (), {}) for r in range(self.num_workers)})
+
+    def wake_up(self) -> None:
+        """Undo ``sleep`` on every worker."""
+        self._run("wake_up", {r: ("wake_up", (), {}) for r in range(self.num_workers)})
+
+    def kill_worker(self, rank: int) -> None:
+        """Fault injection for tests: kill one worker's actor as a crash would."""
+        ray.kill(self.workers[rank], no_restart=True)
+
+    def shutdown(self) -> None:
+        """Kill every worker actor."""
+        for worker in self.workers:
+            ray.kill(worker, no_restart=True)
+        self.workers = []
