@@ -1,0 +1,51 @@
+"""Generate on held-out prompts, verify in the reward sandbox, and summarise (pass@k, avg@n, maj@k).
+
+Works with anything that has ``generate(prompt_ids, n=, temperature=, top_p=, max_tokens=, seed=)``: a
+``RolloutGroup`` during training, or a bare ``RolloutEngine`` in ``rlvr eval``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlvr.eval.metrics import compute_eval_metrics
+
+BREAKDOWN_FIELDS = ("difficulty", "level", "subject", "data_source")
+
+
+def evaluate_prompts(
+    engine: Any,
+    scorer: Any,
+    rows: list[dict[str, Any]],
+    prompt_ids: list[list[int]],
+    *,
+    samples_per_prompt: int,
+    temperature: float,
+    top_p: float = 1.0,
+    max_tokens: int,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Evaluate; returns ``{"summary": flat metrics, "result": compute_eval_metrics(...), "records": [...]}``.
+
+    ``summary["accuracy"]`` is avg@n (with greedy decoding and n = 1: plain held-out accuracy).
+    """
+    groups = engine.generate(
+        prompt_ids, n=samples_per_prompt, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed
+    )
+    texts = [c.text for group in groups for c in group]
+    flat_rows = [row for row, group in zip(rows, groups) for _ in group]
+    results, reward_metrics = scorer.score(texts, flat_rows)
+    records, k = [], 0
+    for i, (row, group) in enumerate(zip(rows, groups)):
+        samples = []
+        for c in group:
+            res = results[k]
+            k += 1
+            samples.append({"correct": bool(res.correct), "answer": res.extracted, "length": len(c.token_ids)})
+        fields = {f: row[f] for f in BREAKDOWN_FIELDS if f in row}
+        records.append({"prompt_id": row.get("id", i), "fields": fields, "samples": samples})
+    result = compute_eval_metrics(records, breakdown_fields=BREAKDOWN_FIELDS)
+    summary = {key: value for key, value in result["metrics"].items() if isinstance(value, int | float)}
+    summary["accuracy"] = result["metrics"][f"avg@{result['n']}"]
+    summary["reward_errors"] = float(reward_metrics.get("errors", 0))
+    return {"summary": summary, "result": result, "records": records}

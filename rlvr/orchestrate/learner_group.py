@@ -1,0 +1,142 @@
+"""``LearnerGroup``: N DeepSpeed ranks as Ray actors, driven in lock-step.
+
+Every call goes to EVERY rank (ZeRO-3 gathers parameters inside each forward, so a forward on one rank alone
+deadlocks) and every ``ray.get`` has a deadline, so a stuck collective ends the run with a message instead
+of hanging. Data reaches each rank as its own shard of whole prompt groups; results come back in input order.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+from rlvr.config.sections import LearnerConfig
+from rlvr.learner.rank import LearnerRank
+from rlvr.orchestrate.weight_sync import publish_weights
+
+
+class _LearnerActor(LearnerRank):
+    """A learner rank as a Ray actor: adds the object-store side of the weight sync."""
+
+    def publish_weights(self) -> Any:
+        weights = self.named_weights()  # every rank joins the ZeRO-3 gather
+        return publish_weights(weights) if self.rank == 0 else None
+
+
+class LearnerError(RuntimeError):
+    """A learner rank failed, died or missed its deadline; the message names the rank and the call."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LearnerGroup:
+    """The learner ranks of one run.
+
+    Args:
+        model_path: HF-format policy to train.
+        config: The recipe's learner section.
+        seed: Base seed (rank r uses seed + r for its own streams; parameters start identical).
+        device: "cpu" or "cuda".
+        reference: Also keep a frozen reference copy (for KL-to-reference terms).
+        num_cpus / num_gpus: Ray resources per rank.
+        master_addr: Address of rank 0 for torch.distributed (loopback on one machine).
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        config: LearnerConfig,
+        *,
+        seed: int,
+        device: str,
+        reference: bool = False,
+        num_cpus: float = 1.0,
+        num_gpus: float = 0.0,
+        master_addr: str = "127.0.0.1",
+        start_timeout_s: float = 600.0,
+        total_updates: int = 1,
+    ) -> None:
+        self.config = config
+        self.timeout = config.collective_timeout_s
+        port = free_port()
+        actor_cls = ray.remote(_LearnerActor).options(num_cpus=num_cpus, num_gpus=num_gpus)
+        world = config.num_ranks
+        self.ranks = [
+            actor_cls.remote(
+                rank=r,
+                world_size=world,
+                master_addr=master_addr,
+                master_port=port,
+                model_path=str(model_path),
+                config=config,
+                seed=seed,
+                device=device,
+                reference=reference,
+                total_updates=total_updates,
+            )
+            for r in range(world)
+        ]
+        self._all("ready", timeout=start_timeout_s)
+
+    def _all(self, method: str, *per_rank_args: list[Any], timeout: float | None = None, **kwargs: Any) -> list:
+        """Call `method` on every rank (rank r gets the r-th item of each per-rank arg list)."""
+        refs = []
+        for r, actor in enumerate(self.ranks):
+            args = [a[r] for a in per_rank_args]
+            refs.append(getattr(actor, method).remote(*args, **kwargs))
+        try:
+            return ray.get(refs, timeout=timeout or self.timeout)
+        except GetTimeoutError:
+            raise LearnerError(
+                f"learner call {method!r} missed its {timeout or self.timeout:.0f} s deadline "
+                "(a rank is stuck in a collective or overloaded)"
+            ) from None
+        except (RayActorError, RayTaskError) as exc:
+            raise LearnerError(f"learner call {method!r} failed: {exc}") from None
+
+    @property
+    def world_size(self) -> int:
+        return len(self.ranks)
+
+    def score(self, shards: list[dict[str, Any]], *, entropy: bool, reference: bool) -> list[dict[str, Any]]:
+        """Per-rank old logprobs (+ entropy, + reference logprobs) of each rank's shard."""
+        return self._all("score", shards, entropy=entropy, reference=reference)
+
+    def update(self, updates: list[list[dict[str, Any]]], spec: dict[str, Any], step: int) -> list[dict]:
+        """Run the optimizer updates of one RL step; `updates[r]` is rank r's list of mini-batch plans."""
+        return self._all("update", updates, spec=spec, step=step)
+
+    def publish_weights(self) -> Any:
+        """Every rank joins the gather; rank 0's object-store reference to (name, tensor) pairs is returned."""
+        return self._all("publish_weights")[0]
+
+    def probe(self, prompt_ids: list[list[int]], response_ids: list[list[int]]) -> list[list[float]]:
+        """Learner logprobs of fixed probe sequences (computed on every rank, rank 0's returned)."""
+        return self._all("probe", [prompt_ids] * self.world_size, [response_ids] * self.world_size)[0]
+
+    def save(self, directory: str) -> None:
+        self._all("save", [directory] * self.world_size)
+
+    def load(self, directory: str) -> None:
+        self._all("load", [directory] * self.world_size)
+
+    def export_hf(self, directory: str) -> None:
+        self._all("export_hf", [directory] * self.world_size)
+
+    def rng_states(self) -> list[Any]:
+        return self._all("rng_state")
+
+    def set_rng_states(self, states: list[Any]) -> None:
+        self._all("set_rng_state", states)
+
+    def shutdown(self) -> None:
+        for actor in self.ranks:
+            ray.kill(actor, no_restart=True)
+        self.ranks = []

@@ -1,0 +1,362 @@
+"""A training run's heavy parts, built once: data, reward pool, rollout workers, learner ranks, checkpoints.
+
+`rlvr.loop` calls the small methods here (`rollout_step`, `sync_weights`, `evaluate`, ...); everything that
+shards samples across learner ranks or talks to Ray lives here or below, so the loop reads as phases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rlvr.batch import StepSamples, group_slices, plan_micro_batches, split_groups
+from rlvr.config import Recipe
+from rlvr.devices import apply_runtime_env
+from rlvr.metrics_log import MetricsLogger
+from rlvr.sampler import PromptSampler
+from rlvr.stages import AlgorithmStages
+
+log = logging.getLogger("rlvr.run")
+
+
+def resolve_device(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class RunError(RuntimeError):
+    """The run cannot start or continue (bad data, resume mismatch...); the message says why."""
+
+
+class Run:
+    """Owns every component of one run; use as `with Run.open(recipe) as run:`."""
+
+    def __init__(self, recipe: Recipe, recipe_dir: str | None = None):
+        self.recipe = recipe
+        self.recipe_dir = Path(recipe_dir or ".").resolve()
+        self.step = 0
+        self.reward_metrics: dict[str, float] = {}
+        self.run_dir = Path(recipe.run_dir)
+        self._closers: list[Any] = []
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None = None) -> Iterator[Run]:
+        run = cls(recipe, recipe_dir)
+        try:
+            run.start(resume)
+            yield run
+            if run.step > 0 and not run.checkpointed_at(run.step) and recipe.checkpoint.every_steps >= 0:
+                run.save_checkpoint()
+        finally:
+            run.close()
+
+    # ---- start-up ----------------------------------------------------------------------------------------
+
+    def start(self, resume: str | None) -> None:
+        from rlvr.checkpoint.manager import CheckpointManager
+
+        r = self.recipe
+        self.device = resolve_device(r.device)
+        apply_runtime_env(self.device)
+        self.model_path = str(resolve_model(r, self.recipe_dir))
+        self._load_data()
+        self.algorithm = AlgorithmStages(r)
+        self.overlong = self.algorithm.overlong
+        self.group_filter = self.algorithm.group_filter
+        self.needs_old_entropy = self.algorithm.needs_old_entropy
+        self.needs_reference = self.algorithm.needs_reference
+        self._start_rewards()
+        self.sampler = PromptSampler(len(self.train_rows), r.train.prompts_per_step, r.seed)
+        self.ckpt = CheckpointManager(r.checkpoint.dir or self.run_dir / "checkpoints", keep_last=r.checkpoint.keep_last)
+        resume_from = self.ckpt.resolve(resume) if resume else None
+        if resume and resume != "auto" and resume_from is None:
+            raise RunError(f"--resume {resume}: no complete checkpoint there")
+        if resume_from is not None:
+            self._check_resume_compatible(resume_from)
+        self._start_actors()
+        self.logger = MetricsLogger(
+            self.run_dir,
+            jsonl=r.logging.jsonl,
+            tensorboard=r.logging.tensorboard,
+            wandb_cfg=r.logging.wandb,
+            progress=r.logging.progress,
+            total_steps=r.train.steps,
+            run_name=r.name,
+            config=r.model_dump(mode="json"),
+        )
+        self._closers.append(self.logger.close)
+        self._last_checkpoint_step = -1
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
+        else:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "recipe.yaml").write_text(yaml.safe_dump(r.model_dump(mode="json"), sort_keys=False))
+            self.sync_weights()  # proves rollout == learner before the first step (catches a bad model load)
+        log.info("run dir %s, model %s, device %s", self.run_dir, self.model_path, self.device)
+
+    def _load_data(self) -> None:
+        from transformers import AutoTokenizer
+
+        from rlvr.data.loaders import load_dataset_rows
+
+        r = self.recipe
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self.train_rows = load_dataset_rows(r.data.train, base_dir=self.recipe_dir)
+        self.train_prompt_ids = self._tokenize_prompts(self.train_rows, "data.train")
+        eval_cfg = getattr(r.data, "eval", None)
+        self.eval_rows = load_dataset_rows(eval_cfg, base_dir=self.recipe_dir) if eval_cfg is not None else []
+        if r.eval.max_prompts:
+            self.eval_rows = self.eval_rows[: r.eval.max_prompts]
+        self.eval_prompt_ids = self._tokenize_prompts(self.eval_rows, "data.eval")
+
+    def _tokenize_prompts(self, rows: list[dict[str, Any]], where: str) -> list[list[int]]:
+        from rlvr.data.loaders import prompt_token_ids
+
+        limit = self.recipe.rollout.max_prompt_tokens
+        out = []
+        for i, row in enumerate(rows):
+            ids = prompt_token_ids(self.tokenizer, row)
+            if len(ids) > limit:
+                raise RunError(
+                    f"{where} row {i}: prompt is {len(ids)} tokens, over rollout.max_prompt_tokens={limit}"
+                )
+            out.append(ids)
+        return out
+
+    def _start_rewards(self) -> None:
+        from rlvr.reward.scorer import RewardScorer
+
+        self.scorer = RewardScorer.from_config(self.recipe.rewards, base_dir=self.recipe_dir)
+        self._closers.append(self.scorer.close)
+        self.scorer.check_contract(self.train_rows)
+
+    def _start_actors(self) -> None:
+        from rlvr.orchestrate.cluster import init_ray, shutdown_ray
+        from rlvr.orchestrate.group import RolloutGroup
+        from rlvr.orchestrate.learner_group import LearnerGroup
+        from rlvr.orchestrate.weight_sync import make_transport
+
+        r = self.recipe
+        res = r.resources
+        init_ray(res.ray_address, device=self.device, num_cpus=res.num_cpus)
+        self._closers.append(shutdown_ray)
+        total_updates = r.train.steps * r.learner.updates_per_step
+        self.learners = LearnerGroup(
+            self.model_path,
+            r.learner,
+            seed=r.seed,
+            device=self.device,
+            reference=self.needs_reference,
+            num_cpus=res.cpus_per_learner if res.placement == "disaggregated" else 0.0,
+            num_gpus=res.gpus_per_learner,
+            total_updates=total_updates,
+        )
+        self._closers.append(self.learners.shutdown)
+        self.rollout = RolloutGroup(
+            self.model_path,
+            r.rollout,
+            seed=r.seed,
+            device=self.device,
+            num_cpus_per_worker=res.cpus_per_rollout_worker,
+        )
+        self._closers.append(self.rollout.shutdown)
+        self.transport = make_transport(self.device)
+
+    def close(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception as exc:  # shutting down: report, keep closing the rest
+                log.warning("error while closing %s: %s", getattr(closer, "__qualname__", closer), exc)
+
+    # ---- phases the loop calls ---------------------------------------------------------------------------
+
+    def rollout_step(self, indices: list[int], seed_offset: int = 0) -> StepSamples:
+        """Generate for the given training rows; the sampling seed is a function of (seed, step)."""
+        r = self.recipe
+        n = r.rollout.samples_per_prompt
+        prompts = [self.train_prompt_ids[i] for i in indices]
+        seed = (r.seed * 1_000_003 + self.step * 7919 + seed_offset) % 2**31
+        groups = self.rollout.generate(
+            prompts,
+            n=n,
+            temperature=r.rollout.temperature,
+            top_p=r.rollout.top_p,
+            top_k=r.rollout.top_k,
+            max_tokens=r.rollout.max_response_tokens,
+            seed=seed,
+        )
+        samples = StepSamples([], [], [], [], [], [], [])
+        base = seed_offset * len(indices)
+        for q, (row_index, completions) in enumerate(zip(indices, groups)):
+            for c in completions:
+                samples.group_ids.append(base + q)
+                samples.rows.append(self.train_rows[row_index])
+                samples.prompt_ids.append(self.train_prompt_ids[row_index])
+                samples.response_ids.append(list(c.token_ids))
+                samples.rollout_logprobs.append(list(c.logprobs))
+                samples.texts.append(c.text)
+                samples.truncated.append(bool(c.truncated))
+        return samples
+
+    def _rank_shards(self, samples: StepSamples, indices: list[int] | None = None) -> list[list[int]]:
+        idx = list(range(len(samples))) if indices is None else indices
+        parts = split_groups([samples.group_ids[i] for i in idx], self.learners.world_size)
+        return [[idx[i] for i in part] for part in parts]
+
+    def _micro_plan(self, samples: StepSamples, shards: list[list[int]]) -> list[list[list[int]]]:
+        tokens = [[len(samples.prompt_ids[i]) + len(samples.response_ids[i]) for i in shard] for shard in shards]
+        return plan_micro_batches(tokens, self.recipe.learner.micro_batch_tokens)
+
+    def score_on_learners(self, samples: StepSamples, *, entropy: bool, reference: bool):
+        shards = self._rank_shards(samples)
+        plans = self._micro_plan(samples, shards)
+        payload = [
+            {
+                "prompt_ids": [samples.prompt_ids[i] for i in shard],
+                "response_ids": [samples.response_ids[i] for i in shard],
+                "micro_batches": plan,
+            }
+            for shard, plan in zip(shards, plans)
+        ]
+        outs = self.learners.score(payload, entropy=entropy, reference=reference)
+        old_lp: list = [None] * len(samples)
+        old_ent: list = [None] * len(samples) if entropy else []
+        ref_lp: list = [None] * len(samples) if reference else []
+        for shard, out in zip(shards, outs):
+            for k, i in enumerate(shard):
+                old_lp[i] = out["old_logprobs"][k]
+                if entropy:
+                    old_ent[i] = out["old_entropy"][k]
+                if reference:
+                    ref_lp[i] = out["ref_logprobs"][k]
+        return old_lp, old_ent, ref_lp
+
+    def update_learners(self, samples: StepSamples) -> dict[str, float]:
+        """Split the step into `updates_per_step` mini-batches of whole groups, each across all ranks."""
+        r = self.recipe
+        groups = group_slices(samples.group_ids)
+        updates = r.learner.updates_per_step
+        per_update = max(len(groups) // updates, 1)
+        per_rank: list[list[dict[str, Any]]] = [[] for _ in range(self.learners.world_size)]
+        for u in range(0, len(groups), per_update):
+            mini = [i for g in groups[u : u + per_update] for i in g]
+            shards = self._rank_shards(samples, mini)
+            plans = self._micro_plan(samples, shards)
+            tokens = sum(len(samples.response_ids[i]) for i in mini)
+            n_seq = len(groups[u : u + per_update]) if self.algorithm.is_objective else sum(
+                1 for i in mini if samples.response_ids[i]
+            )
+            for rank, (shard, plan) in enumerate(zip(shards, plans)):
+                per_rank[rank].append(self._shard_payload(samples, shard, plan, tokens, n_seq))
+        outs = self.learners.update(per_rank, self.algorithm.loss_spec, self.step)
+        keys = set().union(*outs)
+        return {k: sum(o[k] for o in outs if k in o) / sum(1 for o in outs if k in o) for k in keys}
+
+    def _shard_payload(self, samples: StepSamples, shard, plan, tokens: int, n_seq: int) -> dict[str, Any]:
+        def pick(values):
+            return [values[i] for i in shard] if values else []
+
+        return {
+            "prompt_ids": pick(samples.prompt_ids),
+            "response_ids": pick(samples.response_ids),
+            "old_logprobs": pick(samples.old_logprobs),
+            "old_entropy": pick(samples.old_entropy),
+            "ref_logprobs": pick(samples.ref_logprobs),
+            "advantages": pick(samples.advantages),
+            "group_ids": pick(samples.group_ids),
+            "correct": pick(samples.correct),
+            "rewards": pick(samples.rewards),
+            "group_size": self.recipe.rollout.samples_per_prompt,
+            "micro_batches": plan,
+            "global_tokens": max(tokens, 1),
+            "global_sequences": max(n_seq, 1),
+        }
+
+    def sync_weights(self) -> dict[str, float]:
+        """Learner → every rollout worker, then a logprob probe; a mismatch stops the run (WeightSyncError)."""
+        from rlvr.orchestrate.weight_sync import verify_sync
+
+        cfg = self.recipe.rollout.sync
+        ref = self.learners.publish_weights()
+        stats = self.transport.push(self.rollout, ref)
+        metrics = {"sync/seconds": stats.seconds, "sync/bytes": float(stats.num_bytes)}
+        if cfg.verify:
+            prompts, responses = self._probe_sequences(cfg.probe_sequences)
+            learner_lp = self.learners.probe(prompts, responses)
+            deltas = verify_sync(self.rollout, prompts, responses, learner_lp, cfg.tolerance)
+            metrics["sync/max_abs_logprob_delta"] = max(deltas)
+        return metrics
+
+    def _probe_sequences(self, count: int) -> tuple[list[list[int]], list[list[int]]]:
+        """Fixed probe: the first training prompts followed by their own first tokens as a 'response'."""
+        prompts = self.train_prompt_ids[: max(count, 1)]
+        return [p[:-4] or p for p in prompts], [p[-4:] for p in prompts]
+
+    # ---- evaluation and checkpoints ----------------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, float]:
+        """Held-out accuracy (and pass@k when sampling several) with the current rollout weights."""
+        from rlvr.eval.runner import evaluate_prompts
+
+        if not self.eval_rows:
+            return {}
+        e = self.recipe.eval
+        report = evaluate_prompts(
+            self.rollout,
+            self.scorer,
+            self.eval_rows,
+            self.eval_prompt_ids,
+            samples_per_prompt=e.samples_per_prompt,
+            temperature=e.temperature,
+            top_p=e.top_p,
+            max_tokens=self.recipe.rollout.max_response_tokens,
+            seed=self.recipe.seed,
+        )
+        return {f"eval/{k}": v for k, v in report["summary"].items() if isinstance(v, int | float)}
+
+    def should_checkpoint(self) -> bool:
+        every = self.recipe.checkpoint.every_steps
+        return bool(every) and self.step % every == 0
+
+    def checkpointed_at(self, step: int) -> bool:
+        return self._last_checkpoint_step == step
+
+    def save_checkpoint(self) -> Path:
+        from rlvr.run_state import save_run_checkpoint
+
+        path = save_run_checkpoint(self)
+        self._last_checkpoint_step = self.step
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        from rlvr.run_state import load_run_checkpoint
+
+        load_run_checkpoint(self, path)
+        self._last_checkpoint_step = self.step
+        self.sync_weights()
+
+    def _check_resume_compatible(self, path: Path) -> None:
+        from rlvr.checkpoint.compat import resume_incompatibilities
+
+        saved = yaml.safe_load((path / "recipe.yaml").read_text())
+        problems = resume_incompatibilities(saved, self.recipe.model_dump(mode="json"))
+        if problems:
+            raise RunError(f"cannot resume from {path}: the recipe changed in ways that break resume: " + "; ".join(problems))
+
+
+def resolve_model(recipe: Recipe, recipe_dir: Path) -> Path:
+    """The policy directory; the project's tiny model is built on first use."""
+    from rlvr.tiny.build import resolve_model_path
+
+    return resolve_model_path(recipe.model, base_dir=recipe_dir)

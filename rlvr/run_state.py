@@ -1,0 +1,45 @@
+"""Save and restore a whole run: learner ranks (DeepSpeed: model, optimizer, LR schedule), trainer state
+(step, data cursor, RNG streams of driver and learners), the resolved recipe, and an HF export of the policy.
+
+Written into a staged temp directory and committed atomically by `CheckpointManager` (rename, then the
+`latest` pointer last), so `--resume auto` never sees a partial checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from rlvr.checkpoint.state import capture_rng_state, load_trainer_state, restore_rng_state, save_trainer_state
+
+if TYPE_CHECKING:
+    from rlvr.run import Run
+
+
+def save_run_checkpoint(run: Run) -> Path:
+    staged = run.ckpt.stage(run.step)
+    run.learners.save(str(staged / "learner"))
+    if run.recipe.checkpoint.export_hf:
+        run.learners.export_hf(str(staged / "hf"))
+    save_trainer_state(
+        staged,
+        {
+            "step": run.step,
+            "sampler": run.sampler.state_dict(),
+            "driver_rng": capture_rng_state(),
+            "learner_rng": run.learners.rng_states(),
+        },
+    )
+    (staged / "recipe.yaml").write_text(yaml.safe_dump(run.recipe.model_dump(mode="json"), sort_keys=False))
+    return run.ckpt.commit(staged, run.step, manifest={"name": run.recipe.name, "step": run.step})
+
+
+def load_run_checkpoint(run: Run, path: Path) -> None:
+    state = load_trainer_state(path)
+    run.learners.load(str(path / "learner"))
+    run.step = int(state["step"])
+    run.sampler.load_state_dict(state["sampler"])
+    restore_rng_state(state["driver_rng"])
+    run.learners.set_rng_states(state["learner_rng"])

@@ -1,0 +1,124 @@
+"""Driver-side algorithm stages between reward and update: overlong shaping (A), dynamic sampling (B),
+advantages (C), and the loss spec the learners apply (D/E). Thin adapters from `StepSamples` to `rlvr.algo`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from rlvr.algo.api import compute_advantages
+from rlvr.algo.registry import OBJECTIVES
+from rlvr.algo.shaping import dynamic_sampling_keep, overlong_penalty
+from rlvr.batch import StepSamples
+from rlvr.learner.rl_tensors import from_padded, to_padded
+
+if TYPE_CHECKING:
+    from rlvr.config import Recipe
+    from rlvr.run import Run
+
+
+class DynamicSamplingError(RuntimeError):
+    """Dynamic sampling could not fill a batch within `max_gen_batches` generation rounds."""
+
+
+class AlgorithmStages:
+    """The recipe's algorithm as callables over one step's samples."""
+
+    def __init__(self, recipe: Recipe):
+        self.spec: dict[str, Any] = recipe.algorithm.to_spec()
+        self.max_response_tokens = recipe.rollout.max_response_tokens
+        estimator = self.spec.get("estimator") or {"name": "grpo", "kwargs": {}}
+        self.estimator_name = estimator["name"]
+        self.estimator_kwargs = dict(estimator.get("kwargs") or {})
+        loss = self.spec.get("loss") or {"name": "ppo_clip"}
+        self.is_objective = loss["name"] in OBJECTIVES
+        modifiers = [m.get("name") for m in self.spec.get("modifiers") or []]
+        self.needs_old_entropy = "erc" in modifiers
+        kl = self.spec.get("kl_to_ref") or {}
+        self.needs_reference = bool(kl) and float(kl.get("coef", 0.0)) != 0.0
+        self.kl_in_loss = self.needs_reference and kl.get("as", "loss") == "loss"
+        self.loss_spec = {k: v for k, v in self.spec.items() if k not in ("dynamic_sampling", "overlong")}
+        overlong_cfg = self.spec.get("overlong") or {}
+        self.overlong = self._overlong if overlong_cfg.get("enabled") else None
+        self._overlong_cfg = overlong_cfg
+        ds = self.spec.get("dynamic_sampling") or {}
+        self.group_filter = self._dynamic_sampling if ds.get("enabled") else None
+        self._ds = ds
+
+    def _overlong(self, rewards: list[float], lengths: list[int]) -> list[float]:
+        cfg = self._overlong_cfg
+        penalty = overlong_penalty(
+            torch.tensor(lengths),
+            max_tokens=int(cfg.get("max_tokens") or self.max_response_tokens),
+            cache_tokens=int(cfg["cache_tokens"]),
+            factor=float(cfg.get("factor", 1.0)),
+        )
+        return [r + float(p) for r, p in zip(rewards, penalty.tolist())]
+
+    def _keep(self, samples: StepSamples) -> list[int]:
+        correct = torch.tensor(samples.correct, dtype=torch.bool)
+        keep = dynamic_sampling_keep(
+            correct.float(),
+            torch.tensor(samples.group_ids),
+            mode=self._ds.get("mode", "drop_uniform"),
+            correct_B=correct,
+        )
+        return [i for i, k in enumerate(keep.tolist()) if k]
+
+    def _dynamic_sampling(self, samples: StepSamples, run: Run) -> StepSamples:
+        """DAPO: drop groups without signal; generate more prompts until the step is full (or give up)."""
+        from rlvr.loop import reward
+
+        want = run.recipe.train.prompts_per_step
+        kept = samples.select(self._keep(samples))
+        rounds = 1
+        max_rounds = int(self._ds.get("max_gen_batches", 0) or 0)
+        while len(set(kept.group_ids)) < want:
+            if max_rounds and rounds >= max_rounds:
+                if not kept.group_ids:
+                    raise DynamicSamplingError(
+                        f"dynamic sampling kept no group in {rounds} generation rounds "
+                        "(every group was all-correct or all-wrong); raise max_gen_batches or disable it"
+                    )
+                break
+            extra = run.rollout_step(run.sampler.next_indices(), seed_offset=rounds)
+            reward(run, extra)
+            extra = extra.select(self._keep(extra))
+            kept = _concat(kept, extra)
+            rounds += 1
+        groups_kept = list(dict.fromkeys(kept.group_ids))[:want]
+        allowed = set(groups_kept)
+        # Whole groups, and a group count the mini-batches and ranks can split evenly.
+        usable = _largest_divisible(len(groups_kept), run.recipe.learner.updates_per_step * run.learners.world_size)
+        allowed = set(groups_kept[:usable])
+        return kept.select([i for i, g in enumerate(kept.group_ids) if g in allowed])
+
+    def advantages(self, samples: StepSamples) -> list[list[float]]:
+        lengths = samples.lengths
+        width = max(max(lengths, default=1), 1)
+        mask = to_padded([[1.0] * n for n in lengths], width, torch.float64)
+        old = to_padded(samples.old_logprobs, width, torch.float64) if samples.old_logprobs else None
+        adv = compute_advantages(
+            self.estimator_name,
+            torch.tensor(samples.rewards, dtype=torch.float64),
+            torch.tensor(samples.correct, dtype=torch.bool),
+            torch.tensor(samples.group_ids),
+            mask,
+            old,
+            **self.estimator_kwargs,
+        )
+        return from_padded(adv, lengths)
+
+
+def _concat(a: StepSamples, b: StepSamples) -> StepSamples:
+    fields = {}
+    for name, value in a.__dict__.items():
+        other = getattr(b, name)
+        fields[name] = list(value) + list(other)
+    return StepSamples(**fields)
+
+
+def _largest_divisible(n: int, d: int) -> int:
+    return (n // d) * d if n >= d else n
