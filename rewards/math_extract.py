@@ -13,7 +13,6 @@ THINK_CLOSE = "</think>"
 DEFAULT_TAIL_CHARS = 600
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*")
-_GSM8K_RE = re.compile(r"####\s*([^\n]*)")
 _ANSWER_RE = re.compile(r"(?i)answer\s*(?:is)?\s*:\s*([^\n]+)")
 
 
@@ -56,11 +55,11 @@ def last_boxed(text: str) -> str | None:
 
 
 def gsm8k_answer(text: str) -> str | None:
-    """The text after the last `####` marker (GSM8K style), or None if absent or empty."""
-    matches = _GSM8K_RE.findall(text)
-    if not matches:
+    """The rest of the line after the last `####` marker (GSM8K style), or None if absent or empty."""
+    pos = text.rfind("####")
+    if pos < 0:
         return None
-    value = matches[-1].strip()
+    value = text[pos + 4 :].split("\n", 1)[0].strip()
     return value or None
 
 
@@ -122,7 +121,8 @@ def extract_gold(answer: object) -> list[str]:
 
 # ---- normalisation (Hendrycks `strip_string` + Minerva `normalize_final_answer`, extended) ----
 
-_SPACING = ("\\!", "\\,", "\\;", "\\:", "\\ ", "\\quad", "\\qquad", "~", "\u2009", "\u202f", "\u00a0")
+# Spacing macros, but not the `\\\\` row separator of matrices (hence the look-behind).
+_SPACING_RE = re.compile(r"(?<!\\)\\(?:[!,;: ]|qquad|quad)|[~\u2009\u202f\u00a0]")
 _DROP = (
     "\\left",
     "\\right",
@@ -162,11 +162,10 @@ def clean_answer(text: str) -> str:
     `\\dfrac` into `\\frac`; removes thousands separators.
     """
     s = text.strip().replace("\x00", "").replace("\u2212", "-")
-    for token in _SPACING:
-        s = s.replace(token, " " if token.startswith("\\q") else "")
+    s = _SPACING_RE.sub("", s)
     for token in _DROP:
         s = s.replace(token, "")
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = _fix_fracs(s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac"))
     s = _TRAILING_TEXT_RE.sub("", s).strip()
     s = _TRAILING_WORD_RE.sub("", s).strip()
     s = _ASSIGN_RE.sub("", s).strip()
@@ -204,7 +203,6 @@ def normalize_answer(text: str) -> str:
     s = _TEXT_RE.sub(r"\1", s)
     s = re.sub(r"\\sqrt(\w)", r"\\sqrt{\1}", s)
     s = s.replace(" ", "")
-    s = _fix_fracs(s)
     if s.startswith("."):
         s = "0" + s
     s = s.replace("{.", "{0.").replace("(.", "(0.")

@@ -43,7 +43,6 @@ _BLOCKED_EVENTS = frozenset(
         "os.chmod",
         "os.chown",
         "shutil.rmtree",
-        "ctypes.dlopen",
     }
 )
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND

@@ -144,7 +144,7 @@ class VerifierPool:
         self._closed = True
         for worker in self._workers:
             worker.conn.close()
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + 0.5
         for worker in self._workers:
             worker.proc.join(timeout=max(0.0, deadline - time.monotonic()))
             if worker.proc.is_alive():
@@ -160,6 +160,19 @@ class VerifierPool:
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+    def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Block until every worker has imported its rewards (they start in the background).
+
+        Raises:
+            RewardError: not all workers are ready within `timeout_s` (default: `start_timeout_s`).
+        """
+        limit = self.start_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + limit
+        while not all(w.ready for w in self._workers):
+            if time.monotonic() > deadline:
+                raise RewardError(f"reward workers not ready after {limit:.0f} s")
+            self._wait_and_collect([])
 
     @property
     def worker_pids(self) -> list[int]:
