@@ -164,7 +164,7 @@ class RolloutEngine:
                 # NCCL weight pushes (rlvr.orchestrate.NcclTransport) go through vLLM's transfer engine.
                 "weight_transfer_config": {"backend": "nccl"},
             }
-        self.llm = LLM(**kwargs)
+        self.llm = _build_llm(LLM, kwargs, device)
         self._state = _EngineState(start_seconds=time.perf_counter() - t0)
         self._eos_ids = self._find_eos_ids()
 
@@ -347,6 +347,20 @@ class RolloutEngine:
             "last_update": dict(self._state.last_update),
             "rss_mb": _rss_mb(),
         }
+
+
+def _build_llm(llm_cls: Any, kwargs: dict[str, Any], device: str) -> Any:
+    """Construct ``vllm.LLM``; on CPU make the config's KV-cache size win over the environment.
+
+    vLLM's CPU platform lets the legacy ``VLLM_CPU_KVCACHE_SPACE`` (whole GiB, set by the runtime defaults)
+    override ``kv_cache_memory_bytes``; hidden for the construction only, so the recipe value is used.
+    """
+    saved = os.environ.pop("VLLM_CPU_KVCACHE_SPACE", None) if device == "cpu" else None
+    try:
+        return llm_cls(**kwargs)
+    finally:
+        if saved is not None:
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = saved
 
 
 def _rss_mb() -> float:

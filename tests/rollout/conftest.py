@@ -12,7 +12,7 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(init_random_model(tmp_path_factory.mktemp("tiny_rollout"), seed=0))
 
 
-def hf_logprobs(model, prompt: list[int], response: list[int]) -> list[float]:
+def _hf_logprobs(model, prompt: list[int], response: list[int]) -> list[float]:
     """Raw logprobs of ``response`` under an HF causal LM (the learner's computation)."""
     import torch
 
@@ -22,6 +22,18 @@ def hf_logprobs(model, prompt: list[int], response: list[int]) -> list[float]:
     return [logp[len(prompt) + t - 1, tok].item() for t, tok in enumerate(response)]
 
 
-def max_delta(a: list[list[float]], b: list[list[float]]) -> float:
+def _max_delta(a: list[list[float]], b: list[list[float]]) -> float:
     assert [len(x) for x in a] == [len(y) for y in b]
     return max(abs(x - y) for xs, ys in zip(a, b) for x, y in zip(xs, ys))
+
+
+@pytest.fixture(scope="session")
+def hf_logprobs():
+    """Reference logprob function (a fixture, so test modules need not import a conftest by name)."""
+    return _hf_logprobs
+
+
+@pytest.fixture(scope="session")
+def max_delta():
+    """Max |a - b| over two equally shaped ragged lists."""
+    return _max_delta

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import hf_logprobs, max_delta
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +42,9 @@ def prompts(tok) -> list[list[int]]:
     return [tok("What is 2+3?")["input_ids"], tok("x")["input_ids"], tok("Solve: 7*6")["input_ids"]]
 
 
-def test_generate_logprobs_are_raw_model_logprobs(engine, prompts, tiny_model_path) -> None:
+def test_generate_logprobs_are_raw_model_logprobs(
+    engine, prompts, tiny_model_path, hf_logprobs, max_delta
+) -> None:
     # temperature != 1 and top_k on: raw logprobs must still equal the unscaled model distribution
     out = engine.generate(prompts, n=2, temperature=0.7, top_p=0.95, top_k=50, max_tokens=12, seed=3)
     assert len(out) == len(prompts) and all(len(group) == 2 for group in out)
@@ -79,7 +80,9 @@ def test_truncation_flag(engine, prompts) -> None:
         assert c.truncated == (len(c.token_ids) == 3 and not ended_on_eos)
 
 
-def test_update_weights_full_chunked_partial_repeated(engine, prompts, tiny_model_path) -> None:
+def test_update_weights_full_chunked_partial_repeated(
+    engine, prompts, tiny_model_path, hf_logprobs, max_delta
+) -> None:
     import torch
 
     hf = _hf(tiny_model_path)
