@@ -120,11 +120,20 @@ class RewardScorer:
         self.contract_check_rows = contract_check_rows
         self._owns_pool = pool is None
         preload = tuple(dict.fromkeys(t.spec for t in self.terms))
-        self.pool = pool or VerifierPool(preload=preload, base_dir=base_dir, **pool_kwargs)
+        self.pool = VerifierPool(preload=preload, base_dir=base_dir, **pool_kwargs) if pool is None else pool
 
     @classmethod
-    def from_config(cls, cfg: RewardsConfig, base_dir: str | os.PathLike | None = None) -> RewardScorer:
-        """Build the scorer (and start its worker pool) from a recipe's `rewards` section."""
+    def from_config(
+        cls, cfg: RewardsConfig, base_dir: str | os.PathLike | None = None, pool: VerifierPool | None = None
+    ) -> RewardScorer:
+        """Build the scorer from a recipe's `rewards` section.
+
+        Args:
+            cfg: the `rewards` section.
+            base_dir: the recipe's directory (relative `file.py:fn` specs are looked up there first).
+            pool: share an existing pool (its sandbox settings win); by default one is started from
+                `cfg.sandbox` and closed by `close()`.
+        """
         terms = [ScorerTerm(t.fn, t.weight, t.kwargs, t.data_source, t.primary) for t in cfg.terms]
         sb = cfg.sandbox
         return cls(
@@ -133,6 +142,7 @@ class RewardScorer:
             wrong_score=cfg.wrong_score,
             base_dir=base_dir,
             contract_check_rows=cfg.contract_check_rows,
+            pool=pool,
             workers=sb.workers,
             timeout_s=sb.timeout_s,
             memory_mb=sb.memory_mb,

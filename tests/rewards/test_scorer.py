@@ -201,3 +201,18 @@ def test_overlong_term_uses_response_tokens(shared_pool) -> None:
     # Without lengths the shaping term errors (counted, scored 0), the verdict still counts.
     (result,), metrics = s.score(["\\boxed{1}"], rows[:1])
     assert "needs response_tokens" in result.error and result.score == 1.0 and metrics["reward/errors"] == 1
+
+
+def test_readme_custom_reward_section_works_when_pasted(tmp_path: Path, shared_pool) -> None:
+    yaml = pytest.importorskip("yaml")
+    text = (HERE.parents[1] / "docs" / "custom_reward.md").read_text()
+    python_block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    yaml_block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "my_reward.py").write_text(python_block)
+    cfg = RewardsConfig.model_validate(yaml.safe_load(yaml_block)["rewards"])
+    s = RewardScorer.from_config(cfg, base_dir=tmp_path, pool=shared_pool)
+    rows = [{"answer": "42", "data_source": "gsm8k"}] * 2
+    s.check_contract(rows)
+    results, metrics = s.score(["<think>6*7</think>\n#### 42", "#### 41"], rows)
+    assert [(r.correct, r.score) for r in results] == [(True, 1.0), (False, -0.5)]
+    assert metrics["reward/format_error_rate"] == 0.5
