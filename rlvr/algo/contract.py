@@ -25,7 +25,7 @@ class LossInputs:
         entropy: [B,T] full-vocabulary entropy, current policy (ERC, entropy bonus).
         old_entropy: [B,T] full-vocabulary entropy under the behaviour policy (ERC).
         group_ids: [B] prompt id per response (DRPO).
-        lengths: [B] response lengths; defaults to `response_mask.sum(-1)`.
+        lengths: [B] response lengths, informational for custom losses (built-ins use `response_mask`).
         correct: [B] bool verifier verdict (DRPO, positive-NLL term).
         rewards: [B] shaped scalar rewards (DRPO falls back to them when `correct` is None).
         group_size: responses per prompt, when known (DRPO checks that groups are whole).

@@ -100,6 +100,20 @@ def test_empty_response_is_excluded_not_nan():
     assert torch.isfinite(row_grad_sums(out, inputs)).all()
 
 
+def test_truncated_correct_response_keeps_smallest_positive_weight():
+    # Two correct answers, one truncated at the full width T; one wrong answer. Same per-token score.
+    mask = t64([[1] * 8, [1] * 4 + [0] * 4, [1] * 2 + [0] * 6])
+    lp = (torch.full((3, 8), -0.5, dtype=torch.float64) * mask).requires_grad_(True)
+    inputs = LossInputs(
+        lp, lp.detach(), mask, group_ids=torch.tensor([0, 0, 0]), correct=torch.tensor([True, True, False])
+    )
+    (g,) = torch.autograd.grad(compute_policy_loss(drpo(lam=0.5), inputs).loss, lp)
+    rows = g.sum(-1)
+    # Both correct rows are pushed up (negative loss gradient), the truncated one least; weights e^0 vs e^1.
+    assert rows[0] < 0 and rows[1] < 0 and rows[1] < rows[0]
+    assert_close(rows[0] / rows[1], 1.0 / torch.exp(torch.tensor(1.0, dtype=torch.float64)))
+
+
 def true_loss(inputs: LossInputs, tau, lam, beta, delta, kl_type) -> torch.Tensor:
     """Readable per-group reference of the TRUE DRPO loss (spec §10), differentiable."""
     mask = inputs.response_mask
