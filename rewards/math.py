@@ -84,7 +84,7 @@ def _math_verify_equal(gold: str, pred: str, timeout_s: int) -> bool:
     return bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout_s))
 
 
-def answers_match(gold: str, pred: str, symbolic: bool = True, timeout_s: int = 2) -> bool:
+def answers_match(gold: str, pred: str, symbolic: bool = True, timeout_s: int = 1) -> bool:
     """Tiered equivalence of a gold answer and an extracted prediction.
 
     Args:
@@ -116,7 +116,7 @@ def verify_math(
     think: bool = False,
     tail_chars: int = DEFAULT_TAIL_CHARS,
     symbolic: bool = True,
-    timeout_s: int = 2,
+    timeout_s: int = 1,
 ) -> RewardResult:
     """Score a completion against one or more gold answers.
 
@@ -160,7 +160,7 @@ def math_reward(
     think: bool = False,
     tail_chars: int = DEFAULT_TAIL_CHARS,
     symbolic: bool = True,
-    timeout_s: int = 2,
+    timeout_s: int = 1,
     **row_fields: object,
 ) -> RewardResult:
     """MATH-style reward: the last `\\boxed{}` answer against the gold (arguments as in `verify_math`)."""
@@ -185,7 +185,7 @@ def gsm8k_reward(
     think: bool = False,
     tail_chars: int = DEFAULT_TAIL_CHARS,
     symbolic: bool = True,
-    timeout_s: int = 2,
+    timeout_s: int = 1,
     **row_fields: object,
 ) -> RewardResult:
     """GSM8K reward: `\\boxed{}`, then `#### 42`, then `Answer: 42`; the gold may be a full GSM8K solution."""

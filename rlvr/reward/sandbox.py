@@ -25,6 +25,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -105,6 +106,8 @@ class VerifierPool:
         self._workers: list[_Worker] = []
         self._start_failures = 0
         self._closed = False
+        # One batch at a time: workers and their pipes are not shared between concurrent callers.
+        self._lock = threading.Lock()
         self.stats = {"items": 0, "errors": 0, "timeouts": 0, "restarts": 0}
         for _ in range(workers):
             self._workers.append(self._start_worker())
@@ -213,7 +216,8 @@ class VerifierPool:
         items = [self._as_item(it) for it in items]
         tasks = [(self._spec(it.fn), it.completion, {"answer": it.answer, **it.kwargs}) for it in items]
         results: list[RewardResult | None] = [None] * len(tasks)
-        self._run(tasks, results)
+        with self._lock:
+            self._run(tasks, results)
         done = [r for r in results if r is not None]
         assert len(done) == len(tasks)
         failed = [r for r in done if r.failed]
