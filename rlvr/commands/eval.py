@@ -1,0 +1,425 @@
+"""`rlvr eval CHECKPOINT [--data SPEC] ...`: pass@k, avg@k and maj@k of any checkpoint on any dataset.
+
+CHECKPOINT may be a training checkpoint (``runs/NAME/checkpoints/step_000010``, evaluated through its
+``hf/`` export), a checkpoint root (its latest complete checkpoint), a run directory (``runs/NAME``) or
+a plain Hugging Face model directory. When the checkpoint carries the recipe it was trained with, the
+recipe supplies every default (held-out split ``data.eval``, rewards, ``eval.*`` sampling settings,
+response budget, seed), so ``rlvr eval runs/quickstart`` re-runs the training-time evaluation: with
+greedy decoding and one sample it reproduces the logged ``eval/accuracy``. Flags override the recipe.
+
+Writes ``eval.json`` and ``eval.md`` into ``<checkpoint>/eval-<data name>`` (or ``--out``) and prints
+the markdown table. torch, vLLM and transformers are imported only inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rlvr.checkpoint.manager import (
+    MANIFEST_NAME,
+    POINTER_NAME,
+    CheckpointManager,
+    parse_step,
+    read_manifest,
+    verify_checkpoint,
+)
+
+HF_SUBDIR = "hf"
+RECIPE_FILE = "recipe.yaml"
+CHECKPOINTS_SUBDIR = "checkpoints"
+
+
+class EvalError(RuntimeError):
+    """The evaluation cannot run as asked (no data, prompts too long...); the message says why."""
+
+
+class CheckpointPathError(RuntimeError):
+    """CHECKPOINT names nothing evaluable: not a checkpoint, checkpoint root, run dir or HF model."""
+
+
+# ---- CHECKPOINT resolution ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedCheckpoint:
+    """What a CHECKPOINT argument points at.
+
+    Attributes:
+        path: The evaluated directory: a ``step_*`` checkpoint or a plain HF model directory.
+        hf_dir: The HF model directory to load (``path/hf`` for a training checkpoint).
+        recipe_file: The recipe saved with the checkpoint, or None (plain HF model).
+        step: Training step of the checkpoint, or None (plain HF model).
+    """
+
+    path: Path
+    hf_dir: Path
+    recipe_file: Path | None
+    step: int | None
+
+
+def resolve_checkpoint(spec: str | os.PathLike) -> ResolvedCheckpoint:
+    """Turn a CHECKPOINT argument into the model directory to load (rules in the module docstring).
+
+    Raises:
+        CheckpointPathError: The path is missing, an incomplete checkpoint, a checkpoint without an
+            HF export, a root/run with no complete checkpoint, or none of the accepted kinds.
+    """
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        raise CheckpointPathError(f"{path} does not exist or is not a directory")
+    if (path / MANIFEST_NAME).exists() or parse_step(path.name) is not None:
+        return _training_checkpoint(path)
+    if (path / "config.json").is_file():
+        return ResolvedCheckpoint(path, path, None, None)
+    if (path / CHECKPOINTS_SUBDIR).is_dir() or (path / RECIPE_FILE).is_file():
+        return _latest_under(_run_checkpoint_root(path), f"run directory {path}")
+    if (path / POINTER_NAME).exists() or any(parse_step(c.name) is not None for c in path.iterdir()):
+        return _latest_under(path, f"checkpoint root {path}")
+    raise CheckpointPathError(
+        f"{path} is not a checkpoint (step_*/ with {MANIFEST_NAME}), a checkpoint root, a run directory "
+        "(with checkpoints/) or a Hugging Face model directory (with config.json)"
+    )
+
+
+def _training_checkpoint(path: Path) -> ResolvedCheckpoint:
+    if not verify_checkpoint(path):
+        raise CheckpointPathError(f"checkpoint {path} is incomplete (missing or mismatched {MANIFEST_NAME})")
+    hf_dir = path / HF_SUBDIR
+    if not (hf_dir / "config.json").is_file():
+        raise CheckpointPathError(
+            f"checkpoint {path} has no Hugging Face export in {HF_SUBDIR}/ (was checkpoint.export_hf off?)"
+        )
+    manifest = read_manifest(path) or {}
+    step = manifest.get("step", parse_step(path.name))
+    recipe = path / RECIPE_FILE
+    return ResolvedCheckpoint(path, hf_dir, recipe if recipe.is_file() else None, step)
+
+
+def _run_checkpoint_root(run_dir: Path) -> Path:
+    """``run_dir/checkpoints``, unless the run's recipe put its checkpoints elsewhere (``checkpoint.dir``)."""
+    recipe = run_dir / RECIPE_FILE
+    if recipe.is_file():
+        try:
+            custom = (yaml.safe_load(recipe.read_text()) or {}).get("checkpoint", {}).get("dir")
+        except (yaml.YAMLError, AttributeError):
+            custom = None
+        if custom and Path(custom).expanduser().is_dir():
+            return Path(custom).expanduser()
+    return run_dir / CHECKPOINTS_SUBDIR
+
+
+def _latest_under(root: Path, what: str) -> ResolvedCheckpoint:
+    if not root.is_dir():
+        raise CheckpointPathError(f"{what}: no checkpoint directory {root}")
+    latest = CheckpointManager(root, cleanup=False).latest()
+    if latest is None:
+        raise CheckpointPathError(f"{what}: no complete checkpoint under {root}")
+    return _training_checkpoint(latest)
+
+
+def load_checkpoint_recipe(ckpt: ResolvedCheckpoint) -> Any:
+    """The validated ``Recipe`` saved with the checkpoint, or None for a plain HF model."""
+    if ckpt.recipe_file is None:
+        return None
+    from rlvr.config import validate_dict
+
+    recipe, _warnings = validate_dict(
+        yaml.safe_load(ckpt.recipe_file.read_text()) or {}, str(ckpt.recipe_file)
+    )
+    return recipe
+
+
+# ---- settings: flags over recipe over defaults --------------------------------------------------------
+
+
+@dataclass
+class EvalSettings:
+    """Everything one evaluation needs, resolved from flags, the checkpoint's recipe and defaults."""
+
+    data: Any  # a rlvr.config.data.DatasetConfig
+    data_name: str
+    samples_per_prompt: int
+    temperature: float
+    top_p: float
+    max_tokens: int
+    limit: int | None
+    seed: int
+    rewards: Any  # a rlvr.config.reward.RewardsConfig
+    rollout: Any  # a rlvr.config.rollout.RolloutConfig (engine settings; sizes are set per run)
+    device: str
+    base_dir: Path
+    out_dir: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_settings(args: argparse.Namespace, ckpt: ResolvedCheckpoint, recipe: Any) -> EvalSettings:
+    """Apply the precedence flag > recipe > default to every setting (pure: reads no data, loads no model).
+
+    Raises:
+        EvalError: No ``--data`` and no held-out split in the recipe.
+    """
+    from rlvr.config import Recipe
+    from rlvr.config.reward import RewardsConfig, RewardTerm
+
+    r = recipe if recipe is not None else Recipe()
+    recipe_eval = getattr(r.data, "eval", None) if recipe is not None else None
+    if args.data is not None:
+        data = dataset_from_spec(args.data, args.format, like=recipe_eval or getattr(r.data, "train", None))
+        default_limit = None
+    else:
+        if recipe_eval is None:
+            where = (
+                f"the recipe in {ckpt.recipe_file} has no data.eval" if recipe is not None else "no recipe"
+            )
+            raise EvalError(f"{where}: pass --data (a jsonl/parquet file, a hub dataset id or 'synthetic')")
+        data = recipe_eval.model_copy(update={"format": args.format}) if args.format else recipe_eval
+        # The training-time evaluation's prompt cap, so the rerun sees the same prompts.
+        default_limit = r.eval.max_prompts
+    data_name = dataset_name(data)
+    rewards = r.rewards
+    if args.reward:
+        rewards = RewardsConfig(
+            terms=[RewardTerm(fn=fn) for fn in args.reward],
+            correct_score=r.rewards.correct_score,
+            wrong_score=r.rewards.wrong_score,
+            sandbox=r.rewards.sandbox,
+            contract_check_rows=r.rewards.contract_check_rows,
+        )
+    out = Path(args.out) if args.out else ckpt.path / f"eval-{data_name}"
+    return EvalSettings(
+        data=data,
+        data_name=data_name,
+        samples_per_prompt=_pick(args.samples_per_prompt, r.eval.samples_per_prompt),
+        temperature=_pick(args.temperature, r.eval.temperature),
+        top_p=_pick(args.top_p, r.eval.top_p),
+        max_tokens=_pick(args.max_tokens, r.rollout.max_response_tokens),
+        limit=_pick(args.limit, default_limit),
+        seed=_pick(args.seed, r.seed),
+        rewards=rewards,
+        rollout=r.rollout,
+        device=_pick(args.device, r.device),
+        base_dir=Path(args.base_dir or ".").resolve(),
+        out_dir=out,
+    )
+
+
+def _pick(flag: Any, default: Any) -> Any:
+    return default if flag is None else flag
+
+
+# Prompt-formatting fields of a dataset config that `--data` inherits from the recipe's datasets, so a
+# checkpoint sees the prompt layout it was trained on; schema fields (keys, split) belong to the new data.
+INHERITED_DATA_FIELDS = ("template", "system_prompt")
+
+
+def dataset_from_spec(spec: str, fmt: str | None = None, like: Any = None) -> Any:
+    """A ``DatasetConfig`` for a ``--data`` spec.
+
+    Args:
+        spec: Local jsonl/parquet path, hub dataset id or ``synthetic``.
+        fmt: Row schema (``--format``); None lets the data config decide.
+        like: The recipe's dataset config whose prompt formatting (``INHERITED_DATA_FIELDS``) to keep.
+
+    Raises:
+        RecipeError: The spec/format combination is invalid (the config's own message).
+    """
+    from rlvr.config.data import DatasetConfig
+
+    fields: dict[str, Any] = {"source": spec}
+    if like is not None:
+        fields |= {k: getattr(like, k) for k in INHERITED_DATA_FIELDS if k in type(like).model_fields}
+    if fmt is not None:
+        fields["format"] = fmt
+    try:
+        return DatasetConfig.model_validate(fields)
+    except ValueError as exc:  # pydantic.ValidationError: a user typo, not a bug
+        raise EvalError(f"--data {spec!r}{f' --format {fmt!r}' if fmt else ''}: {exc}") from exc
+
+
+def dataset_name(cfg: Any) -> str:
+    """Short directory-safe name of a dataset config: source (file stem / hub id) plus split."""
+    source = getattr(cfg, "source", cfg)
+    if isinstance(source, list | tuple):
+        source = source[0] if source else "data"
+    name = spec_name(str(source))
+    split = getattr(cfg, "split", None)
+    return f"{name}-{spec_name(str(split))}" if split else name
+
+
+def spec_name(spec: str) -> str:
+    """A directory-safe short name for a ``--data`` spec: file stem, hub id or ``synthetic``."""
+    path = Path(spec)
+    base = path.stem if path.suffix in (".jsonl", ".json", ".parquet") else spec
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", base).strip("_.") or "data"
+
+
+# ---- the run ------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``rlvr eval``; every sampling flag defaults to the checkpoint's recipe."""
+    parser.add_argument(
+        "checkpoint", help="step_* checkpoint, checkpoint root, run directory or HF model dir"
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="jsonl/parquet file, hub dataset id or 'synthetic' (default: recipe data.eval)",
+    )
+    parser.add_argument(
+        "--format", default=None, help="row schema, e.g. gsm8k, math, aime, generic, synthetic"
+    )
+    parser.add_argument(
+        "--samples-per-prompt", "-k", type=_positive_int, default=None, help="samples per prompt"
+    )
+    parser.add_argument("--temperature", type=_non_negative_float, default=None, help="0 = greedy")
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus mass")
+    parser.add_argument("--max-tokens", type=_positive_int, default=None, help="response token budget")
+    parser.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N prompts")
+    parser.add_argument("--seed", type=int, default=None, help="sampling seed (default: recipe seed)")
+    parser.add_argument("--out", default=None, help="output directory (default: <checkpoint>/eval-<data>)")
+    parser.add_argument(
+        "--reward",
+        action="append",
+        default=None,
+        metavar="FN",
+        help="reward fn (registered name, pkg.mod:fn or file.py:fn); repeatable; default: recipe rewards",
+    )
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default=None, help="default: recipe device"
+    )
+    parser.add_argument(
+        "--base-dir",
+        default=None,
+        help="directory relative data/reward paths are resolved against (default: cwd)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``rlvr eval``: generate, verify, write ``eval.json`` / ``eval.md``, print the table."""
+    ckpt = resolve_checkpoint(args.checkpoint)
+    s = resolve_settings(args, ckpt, load_checkpoint_recipe(ckpt))
+    if s.top_p <= 0 or s.top_p > 1:
+        raise EvalError(f"--top-p must be in (0, 1], got {s.top_p}")
+    device = _resolve_device(s.device)
+    from rlvr.devices import apply_runtime_env
+
+    apply_runtime_env(device)  # before vLLM is imported (in-process engine on CPU, sized KV cache)
+    t0 = time.perf_counter()
+    rows, prompt_ids = load_prompts(s, ckpt.hf_dir)
+    report = generate_and_score(s, ckpt.hf_dir, rows, prompt_ids, device)
+    seconds = time.perf_counter() - t0
+    meta = {
+        "checkpoint": str(ckpt.path),
+        "model": str(ckpt.hf_dir),
+        "step": ckpt.step,
+        "data": s.data_name,
+        "prompts": len(rows),
+        "samples_per_prompt": s.samples_per_prompt,
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        "max_tokens": s.max_tokens,
+        "seed": s.seed,
+        "rewards": [t.fn for t in s.rewards.terms],
+        "reward_errors": report["summary"].get("reward_errors", 0.0),
+        "seconds": round(seconds, 2),
+    }
+    from rlvr.eval.report import write_eval_report
+
+    title = f"Evaluation of {ckpt.path.name} on {s.data_name}"
+    json_path, md_path = write_eval_report(s.out_dir, report["result"], meta, title=title)
+    print(md_path.read_text().rstrip())
+    print(f"\nwrote {json_path} and {md_path}", file=sys.stderr)
+    return 0
+
+
+def _resolve_device(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    from rlvr.devices import has_cuda
+
+    return "cuda" if has_cuda() else "cpu"
+
+
+def load_prompts(s: EvalSettings, hf_dir: Path) -> tuple[list[dict[str, Any]], list[list[int]]]:
+    """Dataset rows (first ``limit``) and their prompt token ids under the checkpoint's tokenizer."""
+    from transformers import AutoTokenizer
+
+    from rlvr.data.loaders import load_dataset_rows, prompt_token_ids
+
+    rows = load_dataset_rows(s.data, base_dir=s.base_dir)
+    if s.limit is not None:
+        rows = rows[: s.limit]
+    if not rows:
+        raise EvalError(f"dataset {s.data_name} has no rows to evaluate")
+    tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))
+    return rows, [prompt_token_ids(tokenizer, row) for row in rows]
+
+
+def generate_and_score(
+    s: EvalSettings, hf_dir: Path, rows: list[dict[str, Any]], prompt_ids: list[list[int]], device: str
+) -> dict[str, Any]:
+    """Start the reward pool and a vLLM engine sized for these prompts, then run the eval runner."""
+    from rlvr.eval.runner import evaluate_prompts
+    from rlvr.reward.scorer import RewardScorer
+    from rlvr.rollout.engine import RolloutEngine
+
+    longest = max(len(p) for p in prompt_ids)
+    _check_context(hf_dir, longest, s.max_tokens)
+    # Sized to this data set instead of the training limits: eval data may have longer prompts, and
+    # the budget below changes nothing in what greedy decoding or a seeded sample produces.
+    rollout = s.rollout.model_copy(update={"max_prompt_tokens": longest, "max_response_tokens": s.max_tokens})
+    scorer = RewardScorer.from_config(s.rewards, base_dir=s.base_dir)
+    try:
+        scorer.check_contract(rows)
+        engine = RolloutEngine(str(hf_dir), rollout, seed=s.seed, device=device)
+        return evaluate_prompts(
+            engine,
+            scorer,
+            rows,
+            prompt_ids,
+            samples_per_prompt=s.samples_per_prompt,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            max_tokens=s.max_tokens,
+            seed=s.seed,
+        )
+    finally:
+        scorer.close()
+
+
+def _check_context(hf_dir: Path, longest_prompt: int, max_tokens: int) -> None:
+    import json
+
+    try:
+        limit = json.loads((hf_dir / "config.json").read_text()).get("max_position_embeddings")
+    except (OSError, ValueError):
+        return
+    if isinstance(limit, int) and longest_prompt + max_tokens > limit:
+        raise EvalError(
+            f"longest prompt ({longest_prompt} tokens) + --max-tokens {max_tokens} exceeds the model's "
+            f"context of {limit} tokens; lower --max-tokens or filter the data"
+        )
