@@ -232,17 +232,28 @@ class LearnerRank:
     # ---- weights and state -------------------------------------------------------------------------------
 
     def named_weights(self) -> list[tuple[str, torch.Tensor]]:
-        """Full HF-named tensors (gathered under ZeRO-3; every rank must call this)."""
+        """Full HF-named tensors, tied ones under every name (gathered under ZeRO-3; all ranks must call).
+
+        Tied weights matter: vLLM reloads `lm_head.weight` by that name even when it is tied to the
+        embedding, and `named_parameters()` lists a tied tensor only once.
+        """
         module = self.engine.module
         if self.config.zero_stage == 3:
             import deepspeed
 
-            out = []
+            gathered = {}
             for name, param in module.named_parameters():
                 with deepspeed.zero.GatheredParameters([param], modifier_rank=None):
-                    out.append((name, param.detach().to("cpu", copy=True).float()))
-            return out
-        return [(name, p.detach().to("cpu", copy=True).float()) for name, p in module.named_parameters()]
+                    gathered[name] = param.detach().to("cpu", copy=True).float()
+        else:
+            gathered = {name: p.detach().to("cpu", copy=True).float() for name, p in module.named_parameters()}
+        out = []
+        for name, tensor in module.state_dict(keep_vars=True).items():
+            if name in gathered:
+                out.append((name, gathered[name]))
+            elif getattr(module.config, "tie_word_embeddings", False) and name.endswith("lm_head.weight"):
+                out.append((name, gathered[name.replace("lm_head", "model.embed_tokens")]))
+        return out
 
     def save(self, directory: str) -> None:
         """DeepSpeed checkpoint of model + optimizer + LR scheduler (all ranks write their shards)."""
