@@ -16,6 +16,7 @@ from rlvr.orchestrate.weight_sync import (
     make_transport,
     publish_weights,
     register_transport,
+    sync_weights,
     verify_sync,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "register_transport",
     "shutdown_ray",
     "split_evenly",
+    "sync_weights",
     "verify_sync",
 ]

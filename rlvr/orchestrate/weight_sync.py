@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import ray
 
+from rlvr.config.rollout import SyncConfig
 from rlvr.orchestrate.group import RolloutGroup
 
 # Test hook: set to a worker rank to make ObjectStoreTransport corrupt that worker's copy of the weights.
@@ -40,6 +41,8 @@ class SyncStats:
         num_bytes: Tensor bytes delivered to each worker.
         num_tensors: Tensors per worker.
         worker_seconds: Per-worker time spent inside ``update_weights``.
+        verify_max_delta: Largest |Δlogprob| of the post-sync probe over all workers (None: not verified).
+        verify_seconds: Time of the probe.
     """
 
     transport: str
@@ -48,6 +51,8 @@ class SyncStats:
     num_bytes: int
     num_tensors: int
     worker_seconds: list[float] = field(default_factory=list)
+    verify_max_delta: float | None = None
+    verify_seconds: float = 0.0
 
 
 _TRANSPORTS: dict[str, type[WeightTransport]] = {}
@@ -245,3 +250,37 @@ def verify_sync(
                 "match the learner's"
             )
     return maxima
+
+
+def sync_weights(
+    rollout_group: RolloutGroup,
+    transport: WeightTransport,
+    weights: Any,
+    sync: SyncConfig,
+    *,
+    probe_prompt_ids: list[list[int]] | None = None,
+    probe_response_ids: list[list[int]] | None = None,
+    learner_logprobs: list[list[float]] | None = None,
+    full: bool = True,
+) -> SyncStats:
+    """Push ``weights`` with ``transport``, then (if ``sync.verify``) run ``verify_sync`` on the probe.
+
+    The probe is the learner's logprobs of a few fixed sequences (``sync.probe_sequences`` of them, e.g. the
+    first responses of the step), computed with the weights being pushed.
+
+    Raises:
+        WeightSyncError: The probe disagrees beyond ``sync.tolerance`` on some worker.
+        ValueError: Verification is on but no probe was given.
+    """
+    probe_given = None not in (probe_prompt_ids, probe_response_ids, learner_logprobs)
+    if sync.verify and not probe_given:
+        raise ValueError("sync.verify is on: pass probe_prompt_ids, probe_response_ids, learner_logprobs")
+    stats = transport.push(rollout_group, weights, full=full)
+    if sync.verify:
+        t0 = time.perf_counter()
+        maxima = verify_sync(
+            rollout_group, probe_prompt_ids, probe_response_ids, learner_logprobs, sync.tolerance
+        )
+        stats.verify_seconds = time.perf_counter() - t0
+        stats.verify_max_delta = max(maxima)
+    return stats

@@ -88,6 +88,40 @@ def test_corrupted_sync_is_caught_and_names_the_worker(rollout_group, learner, p
     assert max(verify_sync(rollout_group, prompts, responses, learner_lp, TOL)) < TOL
 
 
+def test_sync_weights_pushes_and_verifies_from_config(rollout_group, learner, probe, hf_logprobs) -> None:
+    from rlvr.config.rollout import SyncConfig
+    from rlvr.orchestrate import ObjectStoreTransport, WeightSyncError, sync_weights
+
+    prompts, responses = probe
+    _perturb(learner, seed=3)
+    learner_lp = [hf_logprobs(learner, p, r) for p, r in zip(prompts, responses)]
+    weights = list(learner.state_dict().items())
+    stats = sync_weights(
+        rollout_group,
+        ObjectStoreTransport(),
+        weights,
+        SyncConfig(tolerance=TOL),
+        probe_prompt_ids=prompts,
+        probe_response_ids=responses,
+        learner_logprobs=learner_lp,
+    )
+    assert stats.verify_max_delta is not None and stats.verify_max_delta < TOL
+    with pytest.raises(WeightSyncError, match="worker 0"):
+        sync_weights(
+            rollout_group,
+            ObjectStoreTransport(corrupt_worker=0),
+            weights,
+            SyncConfig(tolerance=TOL),
+            probe_prompt_ids=prompts,
+            probe_response_ids=responses,
+            learner_logprobs=learner_lp,
+        )
+    with pytest.raises(ValueError, match="probe"):
+        sync_weights(rollout_group, ObjectStoreTransport(), weights, SyncConfig())
+    # leave the group in sync for the next test
+    ObjectStoreTransport().push(rollout_group, weights)
+
+
 @pytest.mark.slow
 def test_dead_worker_is_reported_then_restarted_and_refitted(
     rollout_group, learner, probe, hf_logprobs
