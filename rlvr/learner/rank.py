@@ -1,16 +1,15 @@
-"""One DeepSpeed learner rank for RL: score sequences, run the policy update, hand out weights.
+"""One learner rank for RL: score sequences, run the policy update, hand out weights and state.
 
-``LearnerRank`` is plain Python; ``rlvr.orchestrate.learner_group`` places one per Ray actor. All ranks are
-driven in lock-step and receive the same number of micro-batches (empty ones become zero-weight dummy passes),
-so every collective of ZeRO-2/3 lines up. The loss math is ``rlvr.algo``; this file only moves tensors.
+``LearnerRank`` wraps the DeepSpeed ``Learner`` (``rlvr.learner.engine``) with the RL-specific parts: sample
+shards in, ``rlvr.algo`` loss per micro-batch, ragged lists out. ``rlvr.orchestrate.learner_group`` places one
+per Ray actor. All ranks are driven in lock-step and receive the same number of micro-batches (empty ones run
+as zero-weight dummy passes), so every collective of ZeRO-2/3 lines up.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import random
-from datetime import timedelta
 from typing import Any
 
 import torch
@@ -18,48 +17,32 @@ import torch
 from rlvr.algo.api import compute_policy_loss
 from rlvr.algo.contract import LossInputs
 from rlvr.config.sections import LearnerConfig
-from rlvr.learner.rl_tensors import from_padded, logprobs_and_entropy, pad_sequences, to_padded
+from rlvr.learner.engine import Learner
+from rlvr.learner.rl_tensors import from_padded, gather_response, pad_sequences, to_padded
+from rlvr.learner.settings import LearnerSettings
 
 
-def lr_lambda(config: LearnerConfig, total_updates: int):
-    """LR multiplier per optimizer update: linear warm-up, then constant / linear / cosine decay."""
-    sched = config.lr_schedule
-
-    def factor(update: int) -> float:
-        if sched.warmup_updates and update < sched.warmup_updates:
-            return (update + 1) / sched.warmup_updates
-        if sched.type == "constant":
-            return 1.0
-        span = max(total_updates - sched.warmup_updates, 1)
-        progress = min(max(update - sched.warmup_updates, 0) / span, 1.0)
-        shape = 1.0 - progress if sched.type == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
-        return sched.min_lr_ratio + (1.0 - sched.min_lr_ratio) * shape
-
-    return factor
-
-
-def deepspeed_config(config: LearnerConfig) -> dict[str, Any]:
-    """DeepSpeed settings: ZeRO stage from the recipe; the caller owns gradient accumulation (step() = boundary)."""
-    ds: dict[str, Any] = {
-        "train_micro_batch_size_per_gpu": 1,
-        "gradient_accumulation_steps": 1,
-        "managed_gradient_accumulation": False,
-        "gradient_clipping": config.grad_clip,
-        "zero_optimization": {"stage": config.zero_stage},
-        "steps_per_print": 10**9,
-        "wall_clock_breakdown": False,
-    }
-    if config.offload_optimizer and config.zero_stage >= 2:
-        ds["zero_optimization"]["offload_optimizer"] = {"device": "cpu"}
-    if config.dtype == "bfloat16":
-        ds["bf16"] = {"enabled": True}
-    elif config.dtype == "float16":
-        ds["fp16"] = {"enabled": True}
-    return ds
+def learner_settings(config: LearnerConfig, *, seed: int, total_updates: int) -> LearnerSettings:
+    """The recipe's learner section as engine settings (the LR schedule counts optimizer updates)."""
+    return LearnerSettings(
+        zero_stage=config.zero_stage,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        betas=tuple(config.betas),
+        grad_clip=config.grad_clip,
+        lr_schedule=config.lr_schedule.type,
+        warmup_steps=config.lr_schedule.warmup_updates,
+        total_steps=max(total_updates, 1),
+        min_lr_ratio=config.lr_schedule.min_lr_ratio,
+        dtype=config.dtype,
+        seed=seed,
+        dist_timeout_s=config.collective_timeout_s,
+        gradient_checkpointing=config.gradient_checkpointing,
+    )
 
 
 class LearnerRank:
-    """A DeepSpeed engine over an HF causal LM, plus an optional frozen reference copy."""
+    """The RL side of one DeepSpeed rank, plus an optional frozen reference model."""
 
     def __init__(
         self,
@@ -82,68 +65,72 @@ class LearnerRank:
             MASTER_ADDR=master_addr,
             MASTER_PORT=str(master_port),
         )
-        import deepspeed
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        self.rank, self.world_size, self.config, self.device = rank, world_size, config, device
+        self.rank, self.world_size, self.config = rank, world_size, config
+        overrides = {}
+        if config.offload_optimizer and config.zero_stage >= 2:
+            overrides = {"zero_optimization": {"offload_optimizer": {"device": "cpu"}}}
+        self.learner = Learner(
+            model_path,
+            learner_settings(config, seed=seed, total_updates=total_updates),
+            ds_config_overrides=overrides,
+        )
         random.seed(seed + rank)
-        torch.manual_seed(seed)  # identical initial parameters and dropout streams on every rank
         self.generator = torch.Generator().manual_seed(seed + 1000 + rank)
-        deepspeed.init_distributed(
-            dist_backend="gloo" if device == "cpu" else "nccl",
-            timeout=timedelta(seconds=config.collective_timeout_s),
-        )
-        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[config.dtype]
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
-        if config.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay
-        )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, total_updates))
-        self.engine, self.optimizer, _, self.scheduler = deepspeed.initialize(
-            model=model, optimizer=optimizer, lr_scheduler=scheduler, config=deepspeed_config(config)
-        )
+        tok = self.learner.tokenizer
+        self.pad_id = tok.pad_token_id if tok is not None and tok.pad_token_id is not None else 0
         self.reference = None
         if reference:
-            ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
-            self.reference = ref.to(self.engine.device).eval().requires_grad_(False)
+            from transformers import AutoModelForCausalLM
+
+            ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=self.learner.engine.module.dtype)
+            self.reference = ref.to(self.learner.device).eval().requires_grad_(False)
 
     def ready(self) -> dict[str, Any]:
-        return {"rank": self.rank, "params": sum(p.numel() for p in self.engine.module.parameters())}
+        return {"rank": self.rank, "params": sum(p.numel() for p in self.learner.engine.module.parameters())}
 
     # ---- forward passes ---------------------------------------------------------------------------------
 
-    def _forward(self, model, prompt_ids, response_ids, *, with_entropy: bool):
+    def _forward(self, prompt_ids, response_ids, *, with_entropy: bool, model=None):
+        """Response-aligned [B,T] logprobs and entropy (float32) and the [B,T] response mask."""
         input_ids, attention, prompt_lens, response_mask = pad_sequences(prompt_ids, response_ids, self.pad_id)
-        dev = self.engine.device
-        logits = model(input_ids=input_ids.to(dev), attention_mask=attention.to(dev)).logits
-        logprobs, entropy = logprobs_and_entropy(
-            logits, input_ids.to(dev), prompt_lens.to(dev), response_mask.shape[1], with_entropy=with_entropy
-        )
+        dev = self.learner.device
+        if model is None:
+            full_mask = torch.zeros_like(attention)
+            for b, (p, r) in enumerate(zip(prompt_ids, response_ids)):
+                full_mask[b, len(p) : len(p) + len(r)] = 1
+            out = self.learner.token_logprobs_and_entropy(input_ids, attention, full_mask, entropy_grad=with_entropy)
+            logprobs_BL, entropy_BL = out.logprobs, out.entropy
+        else:
+            logits = model(input_ids=input_ids.to(dev), attention_mask=attention.to(dev)).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1)
+            logprobs_BL = torch.nn.functional.pad(
+                torch.gather(logp, -1, input_ids[:, 1:].to(dev).unsqueeze(-1)).squeeze(-1), (1, 0)
+            )
+            entropy_BL = None
+        width = response_mask.shape[1]
+        logprobs = gather_response(logprobs_BL, prompt_lens.to(dev), width)
+        entropy = gather_response(entropy_BL, prompt_lens.to(dev), width) if with_entropy else None
         return logprobs, entropy, response_mask.to(dev)
 
     @torch.no_grad()
     def score(self, shard: dict[str, Any], *, entropy: bool, reference: bool) -> dict[str, Any]:
         """Old logprobs (+ entropy, + reference logprobs) of this rank's samples, as ragged lists.
 
-        Micro-batched by the token budget; `shard["micro_batches"]` (equal count on every rank) gives the plan.
+        `shard["micro_batches"]` (the same count on every rank) is the plan; an empty one is a dummy pass.
         """
         prompts, responses = shard["prompt_ids"], shard["response_ids"]
-        out: dict[str, list] = {"old_logprobs": [None] * len(prompts), "old_entropy": [], "ref_logprobs": []}
-        if entropy:
-            out["old_entropy"] = [None] * len(prompts)
-        if reference:
-            out["ref_logprobs"] = [None] * len(prompts)
-        self.engine.eval()
+        out: dict[str, list] = {
+            "old_logprobs": [None] * len(prompts),
+            "old_entropy": [None] * len(prompts) if entropy else [],
+            "ref_logprobs": [None] * len(prompts) if reference else [],
+        }
+        self.learner.engine.eval()
         for batch in shard["micro_batches"]:
-            idx = batch or [0]  # an empty micro-batch still runs (ZeRO-3 gathers inside forward)
-            p = [prompts[i] for i in idx] if prompts else [[self.pad_id]]
+            idx = batch or [0]
+            p = [prompts[i] for i in idx] if prompts else [[self.pad_id, self.pad_id]]
             r = [responses[i] for i in idx] if prompts else [[self.pad_id]]
-            lp, ent, _ = self._forward(self.engine, p, r, with_entropy=entropy)
-            ref_lp = self._forward(self.reference, p, r, with_entropy=False)[0] if reference else None
+            lp, ent, _ = self._forward(p, r, with_entropy=entropy)
+            ref_lp = self._forward(p, r, with_entropy=False, model=self.reference)[0] if reference else None
             for k, i in enumerate(batch):
                 n = len(responses[i])
                 out["old_logprobs"][i] = from_padded(lp[k : k + 1], [n])[0]
@@ -151,126 +138,126 @@ class LearnerRank:
                     out["old_entropy"][i] = from_padded(ent[k : k + 1], [n])[0]
                 if reference:
                     out["ref_logprobs"][i] = from_padded(ref_lp[k : k + 1], [n])[0]
-        self.engine.train()
+        self.learner.engine.train()
         return out
 
+    @torch.no_grad()
     def probe(self, prompt_ids: list[list[int]], response_ids: list[list[int]]) -> list[list[float]]:
         """Logprobs of fixed probe sequences under the current weights (every rank runs it)."""
-        with torch.no_grad():
-            self.engine.eval()
-            lp, _, _ = self._forward(self.engine, prompt_ids, response_ids, with_entropy=False)
-            self.engine.train()
+        self.learner.engine.eval()
+        lp, _, _ = self._forward(prompt_ids, response_ids, with_entropy=False)
+        self.learner.engine.train()
         return from_padded(lp, [len(r) for r in response_ids])
 
     # ---- the policy update --------------------------------------------------------------------------------
 
-    def _loss_inputs(self, shard: dict[str, Any], idx: list[int], spec: dict[str, Any]):
-        p = [shard["prompt_ids"][i] for i in idx]
-        r = [shard["response_ids"][i] for i in idx]
-        needs_entropy = bool(spec.get("entropy_coef")) or any(
-            m.get("name") == "erc" for m in spec.get("modifiers") or []
-        )
-        logprobs, entropy, mask = self._forward(self.engine, p, r, with_entropy=needs_entropy)
-        width = mask.shape[1]
-        dev = mask.device
+    def _micro_batch(self, plan: dict[str, Any], idx: list[int]) -> dict[str, Any]:
+        """A `Learner.train_step` micro-batch: padded sequences plus the plan indices they came from."""
+        p = [plan["prompt_ids"][i] for i in idx]
+        r = [plan["response_ids"][i] for i in idx]
+        input_ids, attention, prompt_lens, response_mask = pad_sequences(p, r, self.pad_id)
+        full_mask = torch.zeros_like(attention)
+        for b, (pi, ri) in enumerate(zip(p, r)):
+            full_mask[b, len(pi) : len(pi) + len(ri)] = 1
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention,
+            "response_mask": full_mask,
+            "prompt_lens": prompt_lens,
+            "response_width": response_mask.shape[1],
+            "indices": idx,
+        }
+
+    def _loss_inputs(self, plan: dict[str, Any], mb: dict[str, Any], outputs: Any) -> LossInputs:
+        idx, width = mb["indices"], mb["response_width"]
+        dev = outputs.logprobs.device
+        prompt_lens = mb["prompt_lens"].to(dev)
+        mask = to_padded([[1.0] * len(plan["response_ids"][i]) for i in idx], width).to(dev)
 
         def padded(key):
-            rows = shard.get(key) or []
+            rows = plan.get(key) or []
             return to_padded([rows[i] for i in idx], width).to(dev) if rows else None
 
         def per_sample(key, dtype):
-            rows = shard.get(key) or []
+            rows = plan.get(key) or []
             return torch.tensor([rows[i] for i in idx], dtype=dtype, device=dev) if rows else None
 
         return LossInputs(
-            logprobs=logprobs,
+            logprobs=gather_response(outputs.logprobs, prompt_lens, width),
             old_logprobs=padded("old_logprobs"),
             response_mask=mask,
             advantages=padded("advantages"),
             ref_logprobs=padded("ref_logprobs"),
-            entropy=entropy,
+            entropy=gather_response(outputs.entropy, prompt_lens, width),
             old_entropy=padded("old_entropy"),
             group_ids=per_sample("group_ids", torch.long),
             correct=per_sample("correct", torch.bool),
             rewards=per_sample("rewards", torch.float32),
-            group_size=shard.get("group_size"),
+            group_size=plan.get("group_size"),
         )
 
     def update(self, plans: list[dict[str, Any]], *, spec: dict[str, Any], step: int) -> dict[str, float]:
-        """Run one optimizer update per plan; a plan holds this rank's shard and its micro-batches.
+        """One optimizer update per plan (this rank's shard of one mini-batch, with its micro-batches).
 
-        Each plan carries the global token / sequence counts of its mini-batch, so token-mean (and the seq
-        modes) normalise by the whole mini-batch across ranks: the per-rank normaliser is global / world, and
-        DeepSpeed's gradient averaging over ranks completes the sum.
+        Each plan carries its mini-batch's global token / sequence counts, so token-mean and the seq modes
+        normalise by the whole mini-batch across ranks: the per-rank normaliser is global / world, and
+        DeepSpeed's gradient averaging over ranks completes the sum. An empty micro-batch (ranks must run
+        the same count) is a zero-weight pass over one real sample.
         """
+        entropy_grad = bool(spec.get("entropy_coef"))
         sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
         for plan in plans:
             token_norm = plan["global_tokens"] / self.world_size
             seq_norm = plan["global_sequences"] / self.world_size
-            for batch in plan["micro_batches"]:
-                dummy = not batch
-                inputs = self._loss_inputs(plan, batch or [0], spec)
+            real = max(sum(1 for b in plan["micro_batches"] if b), 1)
+
+            def loss_fn(mb, outputs, plan=plan, token_norm=token_norm, seq_norm=seq_norm, real=real):
+                inputs = self._loss_inputs(plan, mb, outputs)
                 out = compute_policy_loss(
                     spec, inputs, token_normaliser=token_norm, generator=self.generator, seq_normaliser=seq_norm
                 )
-                loss = out.loss * 0.0 if dummy else out.loss
-                self.engine.backward(loss)
-                if not dummy:
-                    for key, value in out.metrics.items():
-                        sums[key] = sums.get(key, 0.0) + float(value)
-                        counts[key] = counts.get(key, 0) + 1
-            self.engine.step()
-            grad_norm = self.engine.get_global_grad_norm()
-            if grad_norm is not None:
-                sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(grad_norm)
-                counts["grad_norm"] = counts.get("grad_norm", 0) + 1
-        metrics = {f"learner/{k}": sums[k] / counts[k] for k in sums}
-        metrics["learner/lr"] = float(self.scheduler.get_last_lr()[0])
-        return metrics
+                if mb["dummy"]:
+                    return out.loss * 0.0, {}
+                return out.loss, {k: float(v) * 1.0 / real for k, v in out.metrics.items()}
+
+            micro = [
+                {**self._micro_batch(plan, batch or [0]), "dummy": not batch} for batch in plan["micro_batches"]
+            ]
+            result = self.learner.train_step(micro, loss_fn, normalizer=1.0, entropy_grad=entropy_grad)
+            for key, value in result.items():
+                if key != "loss":
+                    sums[key] = sums.get(key, 0.0) + float(value) / len(plans)
+        return {f"learner/{k}": v for k, v in sums.items()}
 
     # ---- weights and state -------------------------------------------------------------------------------
 
     def named_weights(self) -> list[tuple[str, torch.Tensor]]:
-        """Full HF-named tensors, tied ones under every name (gathered under ZeRO-3; all ranks must call).
+        """Full HF-named CPU tensors, tied ones under every name (collective under ZeRO-3).
 
-        Tied weights matter: vLLM reloads `lm_head.weight` by that name even when it is tied to the
-        embedding, and `named_parameters()` lists a tied tensor only once.
+        vLLM reloads `lm_head.weight` by that name even when it is tied to the embedding, and
+        `named_parameters()` lists a tied tensor only once.
         """
-        module = self.engine.module
-        if self.config.zero_stage == 3:
-            import deepspeed
-
-            gathered = {}
-            for name, param in module.named_parameters():
-                with deepspeed.zero.GatheredParameters([param], modifier_rank=None):
-                    gathered[name] = param.detach().to("cpu", copy=True).float()
-        else:
-            gathered = {name: p.detach().to("cpu", copy=True).float() for name, p in module.named_parameters()}
+        module = self.learner.engine.module
+        gathered = {name: t.detach().to("cpu", copy=True).float() for name, t in self.learner.named_weights()}
         out = []
-        for name, tensor in module.state_dict(keep_vars=True).items():
+        tied = getattr(module.config, "tie_word_embeddings", False)
+        for name in module.state_dict(keep_vars=True):
             if name in gathered:
                 out.append((name, gathered[name]))
-            elif getattr(module.config, "tie_word_embeddings", False) and name.endswith("lm_head.weight"):
+            elif tied and name.endswith("lm_head.weight"):
                 out.append((name, gathered[name.replace("lm_head", "model.embed_tokens")]))
         return out
 
     def save(self, directory: str) -> None:
-        """DeepSpeed checkpoint of model + optimizer + LR scheduler (all ranks write their shards)."""
-        self.engine.save_checkpoint(directory, tag="learner", client_state={}, save_latest=False)
+        """DeepSpeed checkpoint of model + optimizer + LR scheduler (every rank writes its shard)."""
+        self.learner.save_checkpoint(directory, tag="learner")
 
     def load(self, directory: str) -> None:
-        self.engine.load_checkpoint(directory, tag="learner", load_optimizer_states=True, load_lr_scheduler_states=True)
+        self.learner.load_checkpoint(directory, tag="learner")
 
     def export_hf(self, directory: str) -> None:
-        """HF-format export (safetensors + config + tokenizer) of the current policy, written by rank 0."""
-        weights = dict(self.named_weights())
-        if self.rank == 0:
-            from transformers import AutoTokenizer
-
-            module = self.engine.module
-            module.save_pretrained(directory, state_dict=weights, safe_serialization=True)
-            AutoTokenizer.from_pretrained(module.config.name_or_path).save_pretrained(directory)
+        """HF-format export (safetensors + config + tokenizer), written atomically by rank 0."""
+        self.learner.save_hf(directory)
 
     def rng_state(self) -> dict[str, Any]:
         return {"python": random.getstate(), "torch": torch.get_rng_state(), "generator": self.generator.get_state()}

@@ -1,8 +1,8 @@
-"""Sequences → padded tensors for a causal LM, and per-token logprobs / entropy of the response part.
+"""Sequences → padded tensors for a causal LM, and back to the response part.
 
-Layout: every sample is ``prompt + response`` left-aligned in an ``[B, L]`` tensor (right padding). The logit
-at position ``p`` predicts token ``p + 1``, so response token ``j`` of sample ``b`` is scored by the logit at
-``prompt_len[b] - 1 + j``. Response-aligned outputs are ``[B, T]`` with ``T = max response length``.
+Layout: every sample is ``prompt + response`` left-aligned in an ``[B, L]`` tensor (right padding), so
+response token ``j`` of sample ``b`` sits at position ``prompt_len[b] + j``. Response-aligned tensors are
+``[B, T]`` with ``T = max response length``; ragged per-sample lists travel between driver and ranks.
 """
 
 from __future__ import annotations
@@ -31,44 +31,12 @@ def pad_sequences(
     return input_ids, attention, prompt_lens, response_mask
 
 
-def response_positions(prompt_lens: Tensor, resp_width: int, seq_width: int) -> Tensor:
-    """[B,T] index of the logit that scores each response token (clamped into range for padding)."""
-    offsets = torch.arange(resp_width).unsqueeze(0)
-    return (prompt_lens.unsqueeze(1) - 1 + offsets).clamp(0, seq_width - 1)
-
-
-def logprobs_and_entropy(
-    logits_BLV: Tensor,
-    input_ids_BL: Tensor,
-    prompt_lens_B: Tensor,
-    resp_width: int,
-    *,
-    with_entropy: bool,
-    temperature: float = 1.0,
-) -> tuple[Tensor, Tensor | None]:
-    """Per-response-token logprobs [B,T] (and full-vocabulary entropy [B,T]) in float32.
-
-    Only the response rows of the logits are gathered before the softmax, so memory is ``B·T·V``, not
-    ``B·L·V``. The entropy is computed row-chunk by row-chunk from logsumexp to bound peak memory.
-    """
-    batch, seq_width, vocab = logits_BLV.shape
-    pos = response_positions(prompt_lens_B, resp_width, seq_width)
-    idx = pos.unsqueeze(-1).expand(batch, resp_width, vocab)
-    logits = torch.gather(logits_BLV, 1, idx).float()
-    if temperature != 1.0:
-        logits = logits / temperature
-    target_pos = (pos + 1).clamp(max=seq_width - 1)
-    targets = torch.gather(input_ids_BL, 1, target_pos)
-    lse = torch.logsumexp(logits, dim=-1)
-    logprobs = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1) - lse
-    entropy = None
-    if with_entropy:
-        chunks = []
-        for rows, lse_rows in zip(logits.split(8, dim=0), lse.split(8, dim=0)):
-            probs = torch.softmax(rows, dim=-1)
-            chunks.append(lse_rows - (probs * rows).sum(-1))
-        entropy = torch.cat(chunks, dim=0)
-    return logprobs, entropy
+def gather_response(values_BL: Tensor, prompt_lens_B: Tensor, resp_width: int) -> Tensor:
+    """Full-sequence-aligned [B,L] per-token values (value at p belongs to token p) -> response-aligned [B,T]."""
+    seq_width = values_BL.shape[1]
+    offsets = torch.arange(resp_width, device=values_BL.device).unsqueeze(0)
+    pos = (prompt_lens_B.to(values_BL.device).unsqueeze(1) + offsets).clamp(max=seq_width - 1)
+    return torch.gather(values_BL, 1, pos)
 
 
 def to_padded(values: list[list[float]], width: int, dtype: torch.dtype = torch.float32) -> Tensor:
