@@ -355,8 +355,11 @@ class Run:
             raise RunError(f"cannot resume from {path}: the recipe changed in ways that break resume: " + "; ".join(problems))
 
 
-def resolve_model(recipe: Recipe, recipe_dir: Path) -> Path:
-    """The policy directory; the project's tiny model is built on first use."""
-    from rlvr.tiny.build import resolve_model_path
+def resolve_model(recipe: Recipe, recipe_dir: Path) -> str:
+    """The policy directory (or hub id); the project's tiny model is built into the cache on first use."""
+    if recipe.model.tiny:
+        from rlvr.tiny.build import build_tiny
 
-    return resolve_model_path(recipe.model, base_dir=recipe_dir)
+        return str(build_tiny())
+    local = (recipe_dir / recipe.model.path).expanduser()
+    return str(local) if local.exists() else recipe.model.path
