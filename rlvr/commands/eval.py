@@ -36,6 +36,7 @@ from rlvr.checkpoint.manager import (
 HF_SUBDIR = "hf"
 RECIPE_FILE = "recipe.yaml"
 CHECKPOINTS_SUBDIR = "checkpoints"
+DATA_FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
 class EvalError(RuntimeError):
@@ -167,13 +168,16 @@ def resolve_settings(args: argparse.Namespace, ckpt: ResolvedCheckpoint, recipe:
     Raises:
         EvalError: No ``--data`` and no held-out split in the recipe.
     """
+    from pydantic import ValidationError
+
     from rlvr.config import Recipe
-    from rlvr.config.reward import RewardsConfig, RewardTerm
+    from rlvr.config.reward import RewardTerm
 
     r = recipe if recipe is not None else Recipe()
     recipe_eval = getattr(r.data, "eval", None) if recipe is not None else None
     if args.data is not None:
-        data = dataset_from_spec(args.data, args.format, like=recipe_eval or getattr(r.data, "train", None))
+        like = recipe_eval or getattr(r.data, "train", None)
+        data = dataset_from_spec(args.data, args.format, args.split, like=like)
         default_limit = None
     else:
         if recipe_eval is None:
@@ -181,19 +185,23 @@ def resolve_settings(args: argparse.Namespace, ckpt: ResolvedCheckpoint, recipe:
                 f"the recipe in {ckpt.recipe_file} has no data.eval" if recipe is not None else "no recipe"
             )
             raise EvalError(f"{where}: pass --data (a jsonl/parquet file, a hub dataset id or 'synthetic')")
-        data = recipe_eval.model_copy(update={"format": args.format}) if args.format else recipe_eval
+        overrides = {k: v for k, v in (("format", args.format), ("split", args.split)) if v is not None}
+        data = (
+            _validated_dataset({**recipe_eval.model_dump(), **overrides}, "data.eval")
+            if overrides
+            else recipe_eval
+        )
         # The training-time evaluation's prompt cap, so the rerun sees the same prompts.
         default_limit = r.eval.max_prompts
     data_name = dataset_name(data)
     rewards = r.rewards
     if args.reward:
-        rewards = RewardsConfig(
-            terms=[RewardTerm(fn=fn) for fn in args.reward],
-            correct_score=r.rewards.correct_score,
-            wrong_score=r.rewards.wrong_score,
-            sandbox=r.rewards.sandbox,
-            contract_check_rows=r.rewards.contract_check_rows,
-        )
+        try:
+            terms = [RewardTerm(fn=fn) for fn in args.reward]
+        except ValidationError as exc:
+            raise EvalError(f"--reward: {exc.errors()[0]['msg']}") from None
+        # Only the terms change: scores and sandbox limits stay the recipe's.
+        rewards = r.rewards.model_copy(update={"terms": terms})
     out = Path(args.out) if args.out else ckpt.path / f"eval-{data_name}"
     return EvalSettings(
         data=data,
@@ -218,31 +226,40 @@ def _pick(flag: Any, default: Any) -> Any:
 
 # Prompt-formatting fields of a dataset config that `--data` inherits from the recipe's datasets, so a
 # checkpoint sees the prompt layout it was trained on; schema fields (keys, split) belong to the new data.
-INHERITED_DATA_FIELDS = ("template", "system_prompt")
+INHERITED_DATA_FIELDS = ("template", "system_prompt", "prompt_suffix")
+DEFAULT_EVAL_SPLIT = "test"
 
 
-def dataset_from_spec(spec: str, fmt: str | None = None, like: Any = None) -> Any:
+def dataset_from_spec(spec: str, fmt: str | None = None, split: str | None = None, like: Any = None) -> Any:
     """A ``DatasetConfig`` for a ``--data`` spec.
 
     Args:
-        spec: Local jsonl/parquet path, hub dataset id or ``synthetic``.
-        fmt: Row schema (``--format``); None lets the data config decide.
+        spec: Local jsonl/json/parquet path, hub dataset id or ``synthetic``.
+        fmt: Row schema (``--format``); None keeps the data config's default (``synthetic``).
+        split: Split of a hub or synthetic dataset; default ``test`` (held-out). Files have none.
         like: The recipe's dataset config whose prompt formatting (``INHERITED_DATA_FIELDS``) to keep.
 
     Raises:
-        RecipeError: The spec/format combination is invalid (the config's own message).
+        EvalError: The spec/format combination is invalid (the config's own message).
     """
-    from rlvr.config.data import DatasetConfig
-
-    fields: dict[str, Any] = {"source": spec}
+    fields: dict[str, Any] = {"source": spec, "split": split or DEFAULT_EVAL_SPLIT}
     if like is not None:
         fields |= {k: getattr(like, k) for k in INHERITED_DATA_FIELDS if k in type(like).model_fields}
     if fmt is not None:
         fields["format"] = fmt
+    return _validated_dataset(fields, f"--data {spec!r}")
+
+
+def _validated_dataset(fields: dict[str, Any], what: str) -> Any:
+    from pydantic import ValidationError
+
+    from rlvr.config.data import DatasetConfig
+
     try:
         return DatasetConfig.model_validate(fields)
-    except ValueError as exc:  # pydantic.ValidationError: a user typo, not a bug
-        raise EvalError(f"--data {spec!r}{f' --format {fmt!r}' if fmt else ''}: {exc}") from exc
+    except ValidationError as exc:  # a typo in a flag: a message, not a traceback
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['msg']}" for e in exc.errors())
+        raise EvalError(f"{what}: {problems}") from None
 
 
 def dataset_name(cfg: Any) -> str:
@@ -252,13 +269,14 @@ def dataset_name(cfg: Any) -> str:
         source = source[0] if source else "data"
     name = spec_name(str(source))
     split = getattr(cfg, "split", None)
-    return f"{name}-{spec_name(str(split))}" if split else name
+    is_file = Path(str(source)).suffix in DATA_FILE_SUFFIXES  # a file is its own split
+    return f"{name}-{spec_name(str(split))}" if split and not is_file else name
 
 
 def spec_name(spec: str) -> str:
     """A directory-safe short name for a ``--data`` spec: file stem, hub id or ``synthetic``."""
     path = Path(spec)
-    base = path.stem if path.suffix in (".jsonl", ".json", ".parquet") else spec
+    base = path.stem if path.suffix in DATA_FILE_SUFFIXES else spec
     return re.sub(r"[^A-Za-z0-9_.\-]+", "_", base).strip("_.") or "data"
 
 
@@ -278,6 +296,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", default=None, help="row schema, e.g. gsm8k, math, aime, generic, synthetic"
     )
+    parser.add_argument("--split", default=None, help="hub/synthetic split (default: test, or the recipe's)")
     parser.add_argument(
         "--samples-per-prompt", "-k", type=_positive_int, default=None, help="samples per prompt"
     )

@@ -1,0 +1,162 @@
+"""`rlvr eval` arguments and settings precedence (flag > checkpoint recipe > default), without loading a model."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+import rlvr.config.data
+from rlvr.cli import COMMANDS, is_user_error, main
+from rlvr.commands import eval as eval_cmd
+from rlvr.commands.eval import EvalError, dataset_name, resolve_checkpoint, resolve_settings, spec_name
+
+# The dataset config and loaders are being finished in parallel (rlvr/config/data.py, rlvr/data/loaders.py);
+# these tests start running as soon as they exist.
+needs_data = pytest.mark.skipif(
+    not hasattr(rlvr.config.data, "DatasetConfig") or importlib.util.find_spec("rlvr.data.loaders") is None,
+    reason="rlvr.config.data.DatasetConfig / rlvr.data.loaders not available yet",
+)
+
+RECIPE = {
+    "name": "r",
+    "seed": 7,
+    "rollout": {"max_response_tokens": 48},
+    "eval": {"samples_per_prompt": 4, "temperature": 0.6, "top_p": 0.9, "max_prompts": 10},
+    "rewards": {"terms": [{"fn": "math"}], "sandbox": {"workers": 1}},
+}
+
+
+def test_flags_default_to_none_so_the_recipe_decides(parse_args):
+    args = parse_args(eval_cmd, ["ck"])
+    assert args.checkpoint == "ck"
+    for name in ("data", "format", "samples_per_prompt", "temperature", "top_p", "max_tokens", "limit"):
+        assert getattr(args, name) is None, name
+    assert args.seed is None and args.out is None and args.reward is None
+
+
+def test_flag_parsing_and_validation(parse_args):
+    args = parse_args(
+        eval_cmd, ["ck", "-k", "4", "--temperature", "0.7", "--reward", "math", "--reward", "format"]
+    )
+    assert args.samples_per_prompt == 4 and args.temperature == 0.7
+    assert args.reward == ["math", "format"]
+    for bad in (
+        ["--samples-per-prompt", "0"],
+        ["--temperature", "-1"],
+        ["--limit", "x"],
+        ["--device", "tpu"],
+    ):
+        with pytest.raises(SystemExit):
+            parse_args(eval_cmd, ["ck", *bad])
+
+
+def test_plain_model_without_data_is_a_user_error(tmp_path, hf_dir, parse_args):
+    ckpt = resolve_checkpoint(hf_dir(tmp_path / "m"))
+    with pytest.raises(EvalError, match="--data") as info:
+        resolve_settings(parse_args(eval_cmd, [str(ckpt.path)]), ckpt, None)
+    assert is_user_error(info.value)
+
+
+def _with_recipe(tmp_path, checkpoint):
+    ckpt = resolve_checkpoint(checkpoint(tmp_path / "ck", 3, recipe=RECIPE))
+    return ckpt, eval_cmd.load_checkpoint_recipe(ckpt)
+
+
+@needs_data
+def test_recipe_supplies_every_default(tmp_path, checkpoint, parse_args):
+    ckpt, recipe = _with_recipe(tmp_path, checkpoint)
+    s = resolve_settings(parse_args(eval_cmd, [str(ckpt.path)]), ckpt, recipe)
+    assert s.data == recipe.data.eval  # the held-out split the run evaluated on
+    assert (s.samples_per_prompt, s.temperature, s.top_p) == (4, 0.6, 0.9)
+    assert s.max_tokens == 48 and s.seed == 7 and s.limit == 10
+    assert [t.fn for t in s.rewards.terms] == ["math"]
+    assert s.out_dir == ckpt.path / f"eval-{dataset_name(recipe.data.eval)}"
+
+
+@needs_data
+def test_flags_override_the_recipe(tmp_path, checkpoint, parse_args):
+    ckpt, recipe = _with_recipe(tmp_path, checkpoint)
+    argv = [str(ckpt.path), "-k", "2", "--temperature", "0", "--top-p", "1", "--max-tokens", "9"]
+    argv += ["--limit", "3", "--seed", "1", "--out", str(tmp_path / "o"), "--reward", "gsm8k"]
+    s = resolve_settings(parse_args(eval_cmd, argv), ckpt, recipe)
+    assert (s.samples_per_prompt, s.temperature, s.top_p, s.max_tokens, s.limit, s.seed) == (
+        2,
+        0.0,
+        1.0,
+        9,
+        3,
+        1,
+    )
+    assert s.out_dir == tmp_path / "o"
+    assert [t.fn for t in s.rewards.terms] == ["gsm8k"]
+    assert s.rewards.sandbox.workers == 1  # sandbox limits still come from the recipe
+
+
+@needs_data
+def test_explicit_data_drops_the_recipe_prompt_cap(tmp_path, checkpoint, parse_args):
+    ckpt, recipe = _with_recipe(tmp_path, checkpoint)
+    s = resolve_settings(
+        parse_args(eval_cmd, [str(ckpt.path), "--data", "/x/gsm8k_test.jsonl"]), ckpt, recipe
+    )
+    assert s.limit is None
+    assert str(s.data.source) == "/x/gsm8k_test.jsonl"
+    assert s.out_dir.name.startswith("eval-gsm8k_test")
+
+
+def test_spec_names_are_directory_safe():
+    assert spec_name("data/test.jsonl") == "test"
+    assert spec_name("openai/gsm8k") == "openai_gsm8k"
+    assert spec_name("synthetic") == "synthetic"
+    assert spec_name("../..") == "data"
+
+
+def test_command_modules_import_nothing_heavy():
+    """`rlvr --help` imports every command module, so none may pull in torch, vLLM, Ray or transformers."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rlvr.commands.eval, rlvr.commands.export, rlvr.commands.plot\n"
+        "heavy = {'torch', 'vllm', 'ray', 'transformers', 'matplotlib', 'deepspeed'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_reports_a_bad_checkpoint_without_traceback(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(COMMANDS, "eval", ("rlvr.commands.eval", "evaluate a checkpoint"))
+    assert main(["eval", str(tmp_path / "missing"), "--data", "synthetic"]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
+
+
+@needs_data
+def test_synthetic_data_defaults_to_its_held_out_split(tmp_path, hf_dir, parse_args):
+    ckpt = resolve_checkpoint(hf_dir(tmp_path / "m"))
+    s = resolve_settings(parse_args(eval_cmd, [str(ckpt.path), "--data", "synthetic"]), ckpt, None)
+    assert (s.data.source, s.data.split, s.data.format) == ("synthetic", "test", "synthetic")
+    assert s.out_dir == ckpt.path / "eval-synthetic-test"
+
+
+@needs_data
+def test_explicit_data_keeps_the_recipe_prompt_format(tmp_path, checkpoint, parse_args):
+    recipe = {**RECIPE, "data": {"eval": {"split": "test", "template": "plain", "prompt_suffix": " ="}}}
+    ckpt = resolve_checkpoint(checkpoint(tmp_path / "ck", 1, recipe=recipe))
+    args = parse_args(eval_cmd, [str(ckpt.path), "--data", "x.jsonl", "--format", "generic"])
+    with pytest.raises(EvalError, match="prompt_key"):  # the data config's own rule, as a user error
+        resolve_settings(args, ckpt, eval_cmd.load_checkpoint_recipe(ckpt))
+    args = parse_args(eval_cmd, [str(ckpt.path), "--data", "x.jsonl", "--format", "gsm8k"])
+    s = resolve_settings(args, ckpt, eval_cmd.load_checkpoint_recipe(ckpt))
+    assert (s.data.format, s.data.template, s.data.prompt_suffix) == ("gsm8k", "plain", " =")
+
+
+@needs_data
+def test_bad_flag_values_are_user_errors(tmp_path, checkpoint, parse_args):
+    ckpt, recipe = _with_recipe(tmp_path, checkpoint)
+    for argv in (["--format", "gsm8k"], ["--reward", "Not A Reward"]):
+        with pytest.raises(EvalError):
+            resolve_settings(parse_args(eval_cmd, [str(ckpt.path), *argv]), ckpt, recipe)
+    s = resolve_settings(parse_args(eval_cmd, [str(ckpt.path), "--split", "train"]), ckpt, recipe)
+    assert s.data.split == "train" and s.data.source == recipe.data.eval.source
