@@ -12,6 +12,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("rlvr.commands.validate", "check a recipe and print it resolved, with derived sizes"),
+    "train": ("rlvr.commands.train", "run the RL loop (generate, reward, update, sync) on a recipe"),
 }
 
 

@@ -17,10 +17,10 @@ from rlvr.run import Run
 log = logging.getLogger("rlvr.loop")
 
 
-def train(recipe: Recipe, *, resume: str | None = None) -> dict[str, Any]:
+def train(recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None = None) -> dict[str, Any]:
     """Run (or continue) a training run to `recipe.train.steps`; return the last step's metrics."""
     last: dict[str, Any] = {}
-    with Run.open(recipe, resume=resume) as run:
+    with Run.open(recipe, resume=resume, recipe_dir=recipe_dir) as run:
         if run.step == 0 and recipe.eval.every_steps and recipe.eval.at_start:
             run.logger.log(0, run.evaluate())
         while run.step < recipe.train.steps:

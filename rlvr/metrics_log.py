@@ -16,7 +16,8 @@ CONSOLE_KEYS = (
     ("eval/accuracy", "eval_acc", "{:.3f}"),
     ("response_length/mean", "len", "{:.1f}"),
     ("entropy/mean", "ent", "{:.3f}"),
-    ("loss/policy", "loss", "{:.4f}"),
+    ("learner/policy_loss", "loss", "{:.4f}"),
+    ("sync/max_abs_logprob_delta", "sync_dlp", "{:.1e}"),
     ("time/step_s", "s/step", "{:.1f}"),
 )
 
