@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 import rlvr.config.data
-from rlvr.cli import COMMANDS, is_user_error, main
+from rlvr.cli import is_user_error, main
 from rlvr.commands import eval as eval_cmd
 from rlvr.commands.eval import EvalError, dataset_name, resolve_checkpoint, resolve_settings, spec_name
 
@@ -125,11 +125,19 @@ def test_command_modules_import_nothing_heavy():
     assert out.stdout.strip() == "[]"
 
 
-def test_cli_reports_a_bad_checkpoint_without_traceback(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(COMMANDS, "eval", ("rlvr.commands.eval", "evaluate a checkpoint"))
-    assert main(["eval", str(tmp_path / "missing"), "--data", "synthetic"]) == 2
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["eval", "{tmp}/missing", "--data", "synthetic"], "does not exist"),
+        (["export", "{tmp}/missing", "{tmp}/out"], "does not exist"),
+        (["plot", "{tmp}"], "metrics.jsonl"),
+    ],
+)
+def test_cli_reports_user_errors_without_traceback(tmp_path, capsys, argv, message):
+    """The three commands are wired into `rlvr`, and their errors print as messages with exit code 2."""
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err
-    assert "does not exist" in err and "Traceback" not in err
+    assert message in err and "Traceback" not in err
 
 
 @needs_data
