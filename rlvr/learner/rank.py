@@ -92,13 +92,17 @@ class LearnerRank:
 
     def _forward(self, prompt_ids, response_ids, *, with_entropy: bool, model=None):
         """Response-aligned [B,T] logprobs and entropy (float32) and the [B,T] response mask."""
-        input_ids, attention, prompt_lens, response_mask = pad_sequences(prompt_ids, response_ids, self.pad_id)
+        input_ids, attention, prompt_lens, response_mask = pad_sequences(
+            prompt_ids, response_ids, self.pad_id
+        )
         dev = self.learner.device
         if model is None:
             full_mask = torch.zeros_like(attention)
             for b, (p, r) in enumerate(zip(prompt_ids, response_ids)):
                 full_mask[b, len(p) : len(p) + len(r)] = 1
-            out = self.learner.token_logprobs_and_entropy(input_ids, attention, full_mask, entropy_grad=with_entropy)
+            out = self.learner.token_logprobs_and_entropy(
+                input_ids, attention, full_mask, entropy_grad=with_entropy
+            )
             logprobs_BL, entropy_BL = out.logprobs, out.entropy
         else:
             logits = model(input_ids=input_ids.to(dev), attention_mask=attention.to(dev)).logits.float()
@@ -214,14 +218,19 @@ class LearnerRank:
             def loss_fn(mb, outputs, plan=plan, token_norm=token_norm, seq_norm=seq_norm, real=real):
                 inputs = self._loss_inputs(plan, mb, outputs)
                 out = compute_policy_loss(
-                    spec, inputs, token_normaliser=token_norm, generator=self.generator, seq_normaliser=seq_norm
+                    spec,
+                    inputs,
+                    token_normaliser=token_norm,
+                    generator=self.generator,
+                    seq_normaliser=seq_norm,
                 )
                 if mb["dummy"]:
                     return out.loss * 0.0, {}
                 return out.loss, {k: float(v) * 1.0 / real for k, v in out.metrics.items()}
 
             micro = [
-                {**self._micro_batch(plan, batch or [0]), "dummy": not batch} for batch in plan["micro_batches"]
+                {**self._micro_batch(plan, batch or [0]), "dummy": not batch}
+                for batch in plan["micro_batches"]
             ]
             result = self.learner.train_step(micro, loss_fn, normalizer=1.0, entropy_grad=entropy_grad)
             for key, value in result.items():
@@ -260,7 +269,11 @@ class LearnerRank:
         self.learner.save_hf(directory)
 
     def rng_state(self) -> dict[str, Any]:
-        return {"python": random.getstate(), "torch": torch.get_rng_state(), "generator": self.generator.get_state()}
+        return {
+            "python": random.getstate(),
+            "torch": torch.get_rng_state(),
+            "generator": self.generator.get_state(),
+        }
 
     def set_rng_state(self, state: dict[str, Any]) -> None:
         random.setstate(state["python"])

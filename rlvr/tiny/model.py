@@ -16,7 +16,7 @@ from rlvr.tiny.tokenizer import VOCAB_SIZE, save_tokenizer
 # while the model can still learn multi-digit arithmetic with carries.
 TINY_ARCH: dict[str, Any] = {
     "hidden_size": 256,
-    "intermediate_size": 768,
+    "intermediate_size": 512,
     "num_hidden_layers": 4,
     "num_attention_heads": 4,
     "num_key_value_heads": 2,

@@ -1,0 +1,183 @@
+"""Synthetic verifiable arithmetic task: word-free integer expressions solved by a short chain.
+
+A problem is an expression such as ``47+8-15``; the reference response evaluates it left to right,
+one binary step per line, and ends with ``\\boxed{<integer>}``::
+
+    47+8=55
+    55-15=40
+    \\boxed{40}
+
+Difficulty levels (``LEVELS``) vary the number of operands, digits and operators, so one batch holds
+prompts the tiny model always solves, never solves, and sometimes solves (the groups RL learns from),
+and response lengths vary with the number of steps. Multiplication only ever appears as the first
+operation, so left-to-right evaluation equals the usual precedence. Generation is deterministic
+given a seed; train and test splits never share a prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_SOURCE = "synthetic"
+
+
+@dataclass(frozen=True)
+class Level:
+    """One difficulty level.
+
+    Attributes:
+        operands: Number of operands (steps = operands - 1).
+        digits: (min, max) digits per additive operand.
+        mul: Whether the first operation is a multiplication by a one-digit number.
+        sub: Whether subtraction may appear.
+    """
+
+    operands: int
+    digits: tuple[int, int]
+    mul: bool = False
+    sub: bool = True
+
+
+# Ordered from trivial to out of reach for a ~3 M-parameter char model after a short SFT.
+LEVELS: dict[int, Level] = {
+    1: Level(operands=2, digits=(1, 2), sub=False),
+    2: Level(operands=2, digits=(2, 2)),
+    3: Level(operands=3, digits=(1, 2)),
+    4: Level(operands=2, digits=(2, 3)),
+    5: Level(operands=3, digits=(2, 2), mul=True),
+    6: Level(operands=4, digits=(2, 3)),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A generated problem with its reference chain-of-thought response."""
+
+    prompt: str
+    answer: int
+    response: str
+    difficulty: int
+
+    def row(self) -> dict:
+        """The dataset row schema shared with the real loaders (plus ``response`` for SFT)."""
+        return {
+            "prompt": self.prompt,
+            "answer": str(self.answer),
+            "difficulty": self.difficulty,
+            "data_source": DATA_SOURCE,
+            "response": self.response,
+        }
+
+
+def _operand(rng: random.Random, digits: tuple[int, int]) -> int:
+    n = rng.randint(*digits)
+    return rng.randint(0 if n == 1 else 10 ** (n - 1), 10**n - 1)
+
+
+def make_problem(rng: random.Random, level: int) -> Problem:
+    """Draw one problem of the given difficulty level.
+
+    Args:
+        rng: Source of randomness (the only one used, for determinism).
+        level: A key of ``LEVELS``.
+
+    Returns:
+        The problem, its integer answer and the reference response.
+    """
+    spec = LEVELS[level]
+    value = _operand(rng, spec.digits)
+    expr, lines = str(value), []
+    for step in range(spec.operands - 1):
+        if step == 0 and spec.mul:
+            op, rhs = "*", rng.randint(2, 9)
+        else:
+            op, rhs = ("-" if spec.sub and rng.random() < 0.5 else "+"), _operand(rng, spec.digits)
+        new = value * rhs if op == "*" else value - rhs if op == "-" else value + rhs
+        lines.append(f"{value}{op}{rhs}={new}")
+        expr += f"{op}{rhs}"
+        value = new
+    response = "\n".join([*lines, f"\\boxed{{{value}}}"])
+    return Problem(prompt=expr, answer=value, response=response, difficulty=level)
+
+
+def generate(
+    n: int, seed: int, levels: Iterable[int] | None = None, exclude: set[str] | None = None
+) -> list[Problem]:
+    """Generate ``n`` distinct problems, cycling through ``levels`` so each is equally represented.
+
+    Args:
+        n: Number of problems.
+        seed: RNG seed (same seed, same list).
+        levels: Difficulty levels to draw from (default: all).
+        exclude: Prompts that must not appear (e.g. the test split, when generating train).
+
+    Returns:
+        The problems, in generation order.
+    """
+    rng = random.Random(seed)
+    lv = sorted(levels or LEVELS)
+    seen = set(exclude or ())
+    out: list[Problem] = []
+    tries = 0
+    while len(out) < n:
+        tries += 1
+        if tries > 50 * n + 1000:
+            raise ValueError(f"could not draw {n} distinct problems from levels {lv}")
+        prob = make_problem(rng, lv[len(out) % len(lv)])
+        if prob.prompt in seen:
+            continue
+        seen.add(prob.prompt)
+        out.append(prob)
+    return out
+
+
+def make_splits(n_train: int, n_test: int, seed: int = 0) -> tuple[list[Problem], list[Problem]]:
+    """Fixed train / held-out test splits with no shared prompt.
+
+    The test split is drawn first from its own seed, so its content does not depend on ``n_train``.
+    """
+    test = generate(n_test, seed=seed * 2 + 1)
+    train = generate(n_train, seed=seed * 2 + 2, exclude={p.prompt for p in test})
+    return train, test
+
+
+def write_jsonl(rows: Iterable[dict], path: str | Path) -> Path:
+    """Write rows as one JSON object per line (parent dirs created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+    return path
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict]:
+    """Yield the rows of a jsonl file."""
+    with Path(path).open() as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+_INT = re.compile(r"\s*([+-]?\d+)\s*")
+
+
+def extract_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` in ``text`` (no nesting), or None."""
+    found = _BOXED.findall(text)
+    return found[-1] if found else None
+
+
+def is_correct(completion: str, answer: str | int) -> bool:
+    """Exact integer check of the last ``\\boxed{}`` against the answer (no eval of model text)."""
+    boxed = extract_boxed(completion)
+    if boxed is None:
+        return False
+    match = _INT.fullmatch(boxed)
+    return match is not None and int(match.group(1)) == int(answer)

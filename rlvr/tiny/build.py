@@ -1,0 +1,198 @@
+"""Build (or reuse) the project's tiny reasoning model: tokenizer + data + SFT + held-out eval.
+
+``build_tiny()`` writes into ``$RLVR_CACHE`` (default ``~/.cache/rlvr``) under ``tiny-<hash>``,
+where the hash covers every build setting, so a changed recipe never reuses a stale build. A build
+is assembled in a temp folder and renamed into place, so a killed build is never picked up; a
+complete build (its ``build_report.json`` has the current hash) is returned as is.
+
+Layout of a build folder: the HF model files at the top (so the folder is a model path for vLLM,
+transformers and the learner), ``data/train.jsonl`` and ``data/test.jsonl`` in the loaders' row
+schema, and ``build_report.json`` with timings and held-out accuracy.
+
+CLI (wired by the lead): ``rlvr tiny build [--out DIR] [--force]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rlvr.data.synthetic import LEVELS, make_splits, write_jsonl
+from rlvr.tiny.sft import SftSettings
+
+# Bump when the build's code changes in a way the settings below do not capture.
+BUILD_FORMAT = 1
+N_TRAIN = 20000
+N_TEST = 500
+DATA_SEED = 0
+SFT = SftSettings()
+REPORT = "build_report.json"
+TINY_PATH = "tiny"
+
+
+def build_settings() -> dict[str, Any]:
+    """Everything that determines the build's output (hashed into its folder name)."""
+    from dataclasses import asdict
+
+    from rlvr.tiny.model import TINY_ARCH
+    from rlvr.tiny.tokenizer import CHAT_TEMPLATE, SPECIAL_TOKENS, VOCAB_SIZE
+
+    return {
+        "format": BUILD_FORMAT,
+        "arch": TINY_ARCH,
+        "tokenizer": {"special": SPECIAL_TOKENS, "vocab": VOCAB_SIZE, "template": CHAT_TEMPLATE},
+        "data": {
+            "n_train": N_TRAIN,
+            "n_test": N_TEST,
+            "seed": DATA_SEED,
+            "levels": {k: asdict(v) for k, v in LEVELS.items()},
+        },
+        "sft": SFT.to_dict(),
+    }
+
+
+def version_hash() -> str:
+    """Short hash of ``build_settings()``."""
+    blob = json.dumps(build_settings(), sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def cache_root() -> Path:
+    """``$RLVR_CACHE`` or ``~/.cache/rlvr``."""
+    return Path(os.environ.get("RLVR_CACHE") or "~/.cache/rlvr").expanduser()
+
+
+def is_complete(path: Path) -> bool:
+    """True if ``path`` holds a finished build of the current version."""
+    report = path / REPORT
+    if not report.is_file():
+        return False
+    try:
+        return json.loads(report.read_text()).get("version") == version_hash()
+    except (OSError, ValueError):
+        return False
+
+
+@contextmanager
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_tiny(
+    out_dir: str | Path | None = None,
+    *,
+    force: bool = False,
+    zero_stage: int = 0,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Return a complete tiny-model build, building it first if needed.
+
+    Args:
+        out_dir: Destination folder; default ``cache_root() / f"tiny-{version_hash()}"``.
+        force: Rebuild even if a complete build exists.
+        zero_stage: DeepSpeed ZeRO stage for the SFT.
+        log: Progress sink.
+
+    Returns:
+        The build folder (an HF model folder plus ``data/`` and ``build_report.json``).
+    """
+    target = Path(out_dir).expanduser() if out_dir else cache_root() / f"tiny-{version_hash()}"
+    # Concurrent callers (two test sessions) wait for one build instead of racing.
+    with _lock(target.parent / f".{target.name}.lock"):
+        if is_complete(target) and not force:
+            return target
+        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            report = _build_into(tmp, zero_stage=zero_stage, log=log)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    log(
+        f"[tiny] built {target} in {report['seconds']['total']:.0f}s: held-out greedy accuracy "
+        f"{report['eval']['greedy_accuracy']:.1%}, solve buckets at T=1 {report['eval']['solve_buckets']}"
+    )
+    return target
+
+
+def _build_into(tmp: Path, *, zero_stage: int, log: Callable[[str], None]) -> dict[str, Any]:
+    from rlvr.tiny.evaluate import evaluate_tiny
+    from rlvr.tiny.model import init_random_model
+    from rlvr.tiny.sft import run_sft
+
+    t0 = time.perf_counter()
+    seconds: dict[str, float] = {}
+    train, test = make_splits(N_TRAIN, N_TEST, seed=DATA_SEED)
+    write_jsonl((p.row() for p in train), tmp / "data" / "train.jsonl")
+    write_jsonl((p.row() for p in test), tmp / "data" / "test.jsonl")
+    init_dir = init_random_model(tmp / "init", seed=SFT.seed)
+    seconds["data_and_init"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    sft = run_sft(init_dir, tmp / "hf", [p.row() for p in train], SFT, zero_stage=zero_stage, log=log)
+    for item in (tmp / "hf").iterdir():
+        os.replace(item, tmp / item.name)
+    shutil.rmtree(tmp / "hf")
+    shutil.rmtree(init_dir)
+    seconds["sft"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    metrics = evaluate_tiny(tmp, [p.row() for p in test], seed=DATA_SEED)
+    seconds["eval"] = time.perf_counter() - t2
+    seconds["total"] = time.perf_counter() - t0
+    report = {
+        "version": version_hash(),
+        "settings": build_settings(),
+        "sft": sft,
+        "eval": metrics,
+        "seconds": seconds,
+        "cpu_count": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+    }
+    (tmp / REPORT).write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report
+
+
+def resolve_model_path(path: str) -> str:
+    """Map ``ModelConfig.path``: ``"tiny"`` means the project's tiny model (built on first use)."""
+    return str(build_tiny()) if path == TINY_PATH else path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``rlvr tiny build``."""
+    parser.add_argument("--out", default=None, help="build folder (default: $RLVR_CACHE/tiny-<hash>)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if a complete build exists")
+    parser.add_argument(
+        "--zero-stage", type=int, default=0, choices=[0, 1, 2, 3], help="DeepSpeed ZeRO stage"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``rlvr tiny build``; prints the folder and held-out accuracy."""
+    path = build_tiny(args.out, force=args.force, zero_stage=args.zero_stage)
+    report = json.loads((path / REPORT).read_text())
+    print(f"{path}\nheld-out greedy accuracy: {report['eval']['greedy_accuracy']:.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(_parser)
+    raise SystemExit(run(_parser.parse_args()))
