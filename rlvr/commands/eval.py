@@ -14,11 +14,12 @@ the markdown table. torch, vLLM and transformers are imported only inside :func:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +160,6 @@ class EvalSettings:
     device: str
     base_dir: Path
     out_dir: Path
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_settings(args: argparse.Namespace, ckpt: ResolvedCheckpoint, recipe: Any) -> EvalSettings:
@@ -301,7 +301,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--samples-per-prompt", "-k", type=_positive_int, default=None, help="samples per prompt"
     )
     parser.add_argument("--temperature", type=_non_negative_float, default=None, help="0 = greedy")
-    parser.add_argument("--top-p", type=float, default=None, help="nucleus mass")
+    parser.add_argument("--top-p", type=_probability, default=None, help="nucleus mass, in (0, 1]")
     parser.add_argument("--max-tokens", type=_positive_int, default=None, help="response token budget")
     parser.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N prompts")
     parser.add_argument("--seed", type=int, default=None, help="sampling seed (default: recipe seed)")
@@ -337,12 +337,17 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``rlvr eval``: generate, verify, write ``eval.json`` / ``eval.md``, print the table."""
     ckpt = resolve_checkpoint(args.checkpoint)
     s = resolve_settings(args, ckpt, load_checkpoint_recipe(ckpt))
-    if s.top_p <= 0 or s.top_p > 1:
-        raise EvalError(f"--top-p must be in (0, 1], got {s.top_p}")
     device = _resolve_device(s.device)
     from rlvr.devices import apply_runtime_env
 
@@ -431,8 +436,6 @@ def generate_and_score(
 
 
 def _check_context(hf_dir: Path, longest_prompt: int, max_tokens: int) -> None:
-    import json
-
     try:
         limit = json.loads((hf_dir / "config.json").read_text()).get("max_position_embeddings")
     except (OSError, ValueError):
