@@ -23,7 +23,7 @@ def train(recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None =
     with Run.open(recipe, resume=resume, recipe_dir=recipe_dir) as run:
         if run.step == 0 and recipe.eval.every_steps and recipe.eval.at_start:
             run.logger.log(0, run.evaluate())
-        while run.step < recipe.train.steps:
+        while run.step < recipe.train.steps and not run.stop_requested:
             t0 = time.perf_counter()
             timer: dict[str, float] = {}
             samples = timed(timer, "generate", generate, run)
@@ -40,6 +40,7 @@ def train(recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None =
             run.logger.log(run.step, last)
             if run.should_checkpoint():
                 run.save_checkpoint()
+            run.check_stop_hook()
     return last
 
 

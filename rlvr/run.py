@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,11 +48,13 @@ class Run:
         self.reward_metrics: dict[str, float] = {}
         self.run_dir = Path(recipe.run_dir)
         self._closers: list[Any] = []
+        self.stop_requested = False
 
     @classmethod
     @contextlib.contextmanager
     def open(cls, recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None = None) -> Iterator[Run]:
         run = cls(recipe, recipe_dir)
+        previous = _install_stop_handler(run)
         try:
             run.start(resume)
             yield run
@@ -58,6 +62,17 @@ class Run:
                 run.save_checkpoint()
         finally:
             run.close()
+            _restore_stop_handler(previous)
+
+    def request_stop(self) -> None:
+        """Finish the current step, write a checkpoint and return (SIGTERM / preemption)."""
+        self.stop_requested = True
+
+    def check_stop_hook(self) -> None:
+        """Fault injection for resume tests: RLVR_STOP_AFTER_STEP=k behaves like SIGTERM during step k."""
+        hook = os.environ.get("RLVR_STOP_AFTER_STEP")
+        if hook and self.step >= int(hook):
+            self.request_stop()
 
     # ---- start-up ----------------------------------------------------------------------------------------
 
@@ -353,6 +368,19 @@ class Run:
         problems = resume_incompatibilities(saved, self.recipe.model_dump(mode="json"))
         if problems:
             raise RunError(f"cannot resume from {path}: the recipe changed in ways that break resume: " + "; ".join(problems))
+
+
+def _install_stop_handler(run: Run) -> Any:
+    """SIGTERM (a scheduler's preemption notice) asks the loop to checkpoint and stop after this step."""
+    try:
+        return signal.signal(signal.SIGTERM, lambda *_: run.request_stop())
+    except ValueError:  # not the main thread (e.g. inside a test runner thread): no handler
+        return None
+
+
+def _restore_stop_handler(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def resolve_model(recipe: Recipe, recipe_dir: Path) -> str:
