@@ -58,7 +58,7 @@ def generate(run: Run) -> StepSamples:
 
 def reward(run: Run, samples: StepSamples) -> None:
     """Score every completion in the sandboxed verifier pool (raises if too many items error)."""
-    results, run.reward_metrics = run.scorer.score(samples.texts, samples.rows)
+    results, run.reward_metrics = run.scorer.score(samples.texts, samples.rows, samples.lengths)
     samples.rewards = [r.score for r in results]
     samples.correct = [bool(r.correct) for r in results]
     samples.answers = [r.extracted for r in results]
@@ -123,7 +123,7 @@ def step_metrics(
         "throughput/tokens_per_s": (sum(lengths) + sum(map(len, samples.prompt_ids))) / max(step_seconds, 1e-9),
     }
     metrics.update({f"time/{k}_s": v for k, v in timer.items()})
-    metrics.update({f"reward_pool/{k}": v for k, v in run.reward_metrics.items()})
+    metrics.update({k.replace("reward/", "reward_pool/", 1): v for k, v in run.reward_metrics.items()})
     metrics.update(update_metrics)
     metrics.update(sync_metrics)
     return metrics

@@ -34,7 +34,8 @@ def evaluate_prompts(
     )
     texts = [c.text for group in groups for c in group]
     flat_rows = [row for row, group in zip(rows, groups) for _ in group]
-    results, reward_metrics = scorer.score(texts, flat_rows)
+    lengths = [len(c.token_ids) for group in groups for c in group]
+    results, reward_metrics = scorer.score(texts, flat_rows, lengths)
     records, k = [], 0
     for i, (row, group) in enumerate(zip(rows, groups)):
         samples = []
@@ -47,5 +48,5 @@ def evaluate_prompts(
     result = compute_eval_metrics(records, breakdown_fields=BREAKDOWN_FIELDS)
     summary = {key: value for key, value in result["metrics"].items() if isinstance(value, int | float)}
     summary["accuracy"] = result["metrics"][f"avg@{result['n']}"]
-    summary["reward_errors"] = float(reward_metrics.get("errors", 0))
+    summary["reward_errors"] = float(reward_metrics.get("reward/errors", 0))
     return {"summary": summary, "result": result, "records": records}
