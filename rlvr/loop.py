@@ -29,9 +29,11 @@ def train(recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None =
             samples = timed(timer, "generate", generate, run)
             timed(timer, "reward", reward, run, samples)
             samples = timed(timer, "filter", filter_groups, run, samples)
+            run.rollout_sleep()  # colocated placement: free the shared device for the learners
             timed(timer, "logprobs", old_logprobs, run, samples)
             timed(timer, "advantage", advantages, run, samples)
             update_metrics = timed(timer, "update", update, run, samples)
+            run.rollout_wake()
             sync_metrics = timed(timer, "sync", sync, run)
             run.step += 1
             last = step_metrics(run, samples, update_metrics, sync_metrics, timer, time.perf_counter() - t0)

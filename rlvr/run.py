@@ -298,6 +298,15 @@ class Run:
             "global_sequences": max(n_seq, 1),
         }
 
+    def rollout_sleep(self) -> None:
+        """Colocated placement: vLLM releases its memory while the learners work (a no-op on CPU)."""
+        if self.recipe.resources.placement == "colocated":
+            self.rollout.sleep()
+
+    def rollout_wake(self) -> None:
+        if self.recipe.resources.placement == "colocated":
+            self.rollout.wake_up()
+
     def sync_weights(self) -> dict[str, float]:
         """Learner → every rollout worker, then a logprob probe; a mismatch stops the run (WeightSyncError)."""
         from rlvr.orchestrate.weight_sync import verify_sync
