@@ -1,50 +1,74 @@
-"""Data section of a recipe: training and held-out datasets, their schema and prompt formatting. No torch."""
+"""Data section of a recipe: which datasets feed training and held-out eval, and how prompts look.
+
+Torch-free. Loading and validation of the rows live in :mod:`rlvr.data.loaders`.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from rlvr.config.base import StrictModel
 
-# The project's synthetic task: sizes of its fixed splits (the tiny model's SFT uses the same generator).
-SYNTHETIC_TRAIN_SIZE = 4000
-SYNTHETIC_TEST_SIZE = 200
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class DatasetConfig(StrictModel):
-    """One dataset: where it comes from, which schema its rows follow, and how prompts are formatted.
+    """One dataset split.
 
-    `source` is "synthetic" (the project's arithmetic task), a local file (.jsonl/.json/.parquet, relative to the
-    recipe's directory, a glob allowed) or a Hugging Face hub id (loaded with `datasets.load_dataset`).
+    Attributes:
+        source: ``"synthetic"`` (the project's arithmetic task), a hub id (e.g. ``openai/gsm8k``),
+            or local jsonl/json/parquet/csv file path(s).
+        subset: Hub configuration name (e.g. ``main`` for GSM8K).
+        split: Split name (``train``/``test``); for local files it only labels the rows.
+        format: Schema adapter: ``gsm8k``, ``math``, ``aime``, ``generic`` or ``synthetic``.
+        prompt_key: Problem column for ``generic``.
+        answer_key: Answer column for ``generic``.
+        template: ``chat`` (the tokenizer's chat template) or ``plain`` (raw text).
+        system_prompt: Optional system message (chat) or preamble (plain).
+        limit: Keep only the first N rows (after shuffling).
+        shuffle: Shuffle rows with ``seed`` before ``limit``.
+        seed: Shuffle seed.
     """
 
-    source: str = "synthetic"
+    source: str | list[str] = "synthetic"
+    subset: str | None = None
     split: str = "train"
-    format: Literal["synthetic", "gsm8k", "math", "aime", "generic"] = "synthetic"
-    prompt_key: str | None = Field(None, description="generic format: the row field holding the prompt")
-    answer_key: str | None = Field(None, description="generic format: the row field holding the gold answer")
-    subset: str | None = Field(None, description="hub dataset configuration name")
+    format: str = "synthetic"
+    prompt_key: str | None = None
+    answer_key: str | None = None
     template: Literal["chat", "plain"] = "chat"
     system_prompt: str | None = None
-    prompt_suffix: str = Field("", description="appended to every prompt, e.g. an answer-format instruction")
-    limit: int | None = Field(None, ge=1, description="keep the first N rows (after shuffling)")
+    limit: int | None = Field(None, ge=1)
     shuffle: bool = False
     seed: int = 0
-    size: int | None = Field(None, ge=1, description="synthetic only: rows in the split (default: fixed sizes)")
+
+    @field_validator("format")
+    @classmethod
+    def _snake_case(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"format must be a lowercase snake_case registry key, got {value!r}")
+        return value
 
     @model_validator(mode="after")
-    def _keys(self) -> DatasetConfig:
+    def _generic_needs_keys(self) -> DatasetConfig:
         if self.format == "generic" and not (self.prompt_key and self.answer_key):
             raise ValueError("format 'generic' needs prompt_key and answer_key")
-        if self.source == "synthetic" and self.format != "synthetic":
-            raise ValueError("source 'synthetic' has format 'synthetic'")
         return self
 
 
-class DataConfig(StrictModel):
-    """Training prompts and (optionally) a held-out split for evaluation."""
+def _default_train() -> DatasetConfig:
+    return DatasetConfig(split="train", shuffle=True)
 
-    train: DatasetConfig = Field(default_factory=DatasetConfig)
-    eval: DatasetConfig | None = Field(default_factory=lambda: DatasetConfig(split="test"))
+
+def _default_eval() -> DatasetConfig:
+    return DatasetConfig(split="test")
+
+
+class DataConfig(StrictModel):
+    """Training and held-out datasets (default: the synthetic task's train and test splits)."""
+
+    train: DatasetConfig = Field(default_factory=_default_train)
+    eval: DatasetConfig | None = Field(default_factory=_default_eval)

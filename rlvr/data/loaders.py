@@ -1,188 +1,193 @@
-"""Datasets → rows ``{"prompt", "answer", ...extra fields}``: local files or the HF hub, one adapter per schema.
+"""Dataset loaders: hub ids or local files through HF ``datasets``, schema adapters, prompt formatting.
 
-Every row is validated at load time, so a missing or empty field stops the run before training with the
-source and row index in the message. Extra fields (``difficulty``, ``level``, ``subject``, ``data_source``)
-are kept for per-field evaluation breakdowns and per-source reward routing.
+Every row becomes ``{"prompt", "messages", "question", "answer", "data_source", "index", ...}``:
+``question`` is the raw problem, ``messages`` the chat turns, ``prompt`` the text handed to the
+rollout engine (chat template applied when a tokenizer is given, or plain text), ``answer`` the
+reference answer as a string. All rows are validated at load, so a bad row stops the run before
+training with its file and row index (``DataError``).
+
+Schema adapters are a registry (``register_format``): adding a dataset is one function.
 """
 
 from __future__ import annotations
 
-import glob
 import random
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from rlvr.config.data import SYNTHETIC_TEST_SIZE, SYNTHETIC_TRAIN_SIZE, DatasetConfig
+from rlvr.config.data import DatasetConfig
 
-KEEP_FIELDS = ("difficulty", "level", "subject", "type", "data_source", "id", "unique_id")
+_LOCAL_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
 class DataError(ValueError):
-    """A dataset cannot be used: unreadable source or a bad row (the message names source and row)."""
+    """A dataset row or source that cannot be used (message names the file and row)."""
 
 
-Adapter = Callable[[dict[str, Any], DatasetConfig], tuple[str, str]]
-ADAPTERS: dict[str, Adapter] = {}
+# adapter(row, cfg) -> (question, answer); raises KeyError/ValueError with the offending field.
+Adapter = Callable[[Mapping[str, Any], DatasetConfig], tuple[Any, Any]]
+FORMATS: dict[str, Adapter] = {}
 
 
 def register_format(name: str) -> Callable[[Adapter], Adapter]:
-    """Register a row adapter: ``fn(raw_row, cfg) -> (prompt, answer)``; raise KeyError/ValueError if bad."""
+    """Register a schema adapter under ``name`` (the ``format`` field of a dataset config)."""
 
     def deco(fn: Adapter) -> Adapter:
-        ADAPTERS[name] = fn
+        if name in FORMATS:
+            raise ValueError(f"format {name!r} already registered")
+        FORMATS[name] = fn
         return fn
 
     return deco
 
 
-def _field(row: dict[str, Any], key: str) -> str:
-    if key not in row or row[key] is None:
-        raise KeyError(f"field {key!r} is missing")
-    value = str(row[key]).strip()
-    if not value:
-        raise ValueError(f"field {key!r} is empty")
+def _field(row: Mapping[str, Any], key: str) -> Any:
+    if key not in row:
+        raise KeyError(key)
+    value = row[key]
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"field {key!r} is missing or empty")
     return value
 
 
-@register_format("synthetic")
-def _synthetic(row: dict[str, Any], cfg: DatasetConfig) -> tuple[str, str]:
-    return _field(row, "prompt"), _field(row, "answer")
-
-
-@register_format("generic")
-def _generic(row: dict[str, Any], cfg: DatasetConfig) -> tuple[str, str]:
-    return _field(row, cfg.prompt_key or "prompt"), _field(row, cfg.answer_key or "answer")
+_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)\}")
 
 
 @register_format("gsm8k")
-def _gsm8k(row: dict[str, Any], cfg: DatasetConfig) -> tuple[str, str]:
-    answer = _field(row, "answer")
-    if "####" not in answer:
-        raise ValueError("field 'answer' has no '#### <final answer>' line")
-    final = answer.rsplit("####", 1)[1].strip().replace(",", "")
+def _gsm8k(row: Mapping[str, Any], cfg: DatasetConfig) -> tuple[Any, Any]:
+    """GSM8K: ``question``; ``answer`` is a worked solution ending in ``#### <number>``."""
+    solution = str(_field(row, "answer"))
+    if "####" not in solution:
+        raise ValueError("field 'answer' has no '#### <answer>' line")
+    final = solution.rsplit("####", 1)[1].strip().replace(",", "")
     if not final:
         raise ValueError("field 'answer' has an empty '####' answer")
     return _field(row, "question"), final
 
 
 @register_format("math")
-def _math(row: dict[str, Any], cfg: DatasetConfig) -> tuple[str, str]:
+def _math(row: Mapping[str, Any], cfg: DatasetConfig) -> tuple[Any, Any]:
+    """MATH / MATH500: ``problem``; ``answer`` if present, else the last ``\\boxed{}`` of ``solution``."""
+    problem = _field(row, "problem")
     if row.get("answer") not in (None, ""):
-        return _field(row, "problem"), _field(row, "answer")
-    from rewards.math_extract import last_boxed
-
-    boxed = last_boxed(_field(row, "solution"))
+        return problem, row["answer"]
+    boxed = _BOXED.findall(str(_field(row, "solution")))
     if not boxed:
         raise ValueError("no 'answer' field and no \\boxed{} in 'solution'")
-    return _field(row, "problem"), boxed
+    return problem, boxed[-1]
 
 
 @register_format("aime")
-def _aime(row: dict[str, Any], cfg: DatasetConfig) -> tuple[str, str]:
-    prompt = _field(row, "problem") if "problem" in row else _field(row, "question")
-    return prompt, _field(row, "answer")
+def _aime(row: Mapping[str, Any], cfg: DatasetConfig) -> tuple[Any, Any]:
+    """AIME-style: ``problem`` and an integer ``answer``."""
+    return _field(row, "problem"), _field(row, "answer")
 
 
-def _read_source(cfg: DatasetConfig, base_dir: Path) -> tuple[list[dict[str, Any]], str]:
+@register_format("synthetic")
+def _synthetic(row: Mapping[str, Any], cfg: DatasetConfig) -> tuple[Any, Any]:
+    """The project's synthetic task rows (``prompt``, ``answer``)."""
+    return _field(row, "prompt"), _field(row, "answer")
+
+
+@register_format("generic")
+def _generic(row: Mapping[str, Any], cfg: DatasetConfig) -> tuple[Any, Any]:
+    """Any schema: columns named by ``prompt_key`` and ``answer_key``."""
+    if not (cfg.prompt_key and cfg.answer_key):
+        raise ValueError("format 'generic' needs prompt_key and answer_key")
+    return _field(row, cfg.prompt_key), _field(row, cfg.answer_key)
+
+
+def _raw_rows(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of the source and, per row, where it came from (file or hub id) for error messages."""
     if cfg.source == "synthetic":
-        from rlvr.data.synthetic import make_splits
+        from rlvr.data.synthetic import canonical_split
 
-        if cfg.split not in ("train", "test"):
-            raise DataError(f"synthetic data has splits 'train' and 'test', not {cfg.split!r}")
-        n_train = cfg.size if cfg.split == "train" and cfg.size else SYNTHETIC_TRAIN_SIZE
-        n_test = cfg.size if cfg.split == "test" and cfg.size else SYNTHETIC_TEST_SIZE
-        train, test = make_splits(n_train, n_test, seed=cfg.seed)
-        problems = train if cfg.split == "train" else test
-        return [p.row() for p in problems], f"synthetic:{cfg.split}"
-    local = (base_dir / cfg.source).expanduser()
-    files = sorted(glob.glob(str(local))) if any(c in cfg.source for c in "*?[") else []
-    if local.exists() or files:
-        return _read_files(files or [str(local)], cfg.source), cfg.source
-    if cfg.source.startswith((".", "/", "~")) or cfg.source.endswith((".jsonl", ".json", ".parquet")):
-        raise DataError(f"dataset file not found: {cfg.source} (looked at {local})")
-    return _read_hub(cfg), cfg.source
-
-
-def _read_files(paths: list[str], source: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in paths:
-        suffix = Path(path).suffix
-        if suffix in (".jsonl", ".json"):
-            import json
-
-            try:
-                text = Path(path).read_text()
-                if suffix == ".json":
-                    data = json.loads(text)
-                    rows.extend(data if isinstance(data, list) else data.get("data", []))
-                else:
-                    for n, line in enumerate(text.splitlines()):
-                        if line.strip():
-                            try:
-                                rows.append(json.loads(line))
-                            except json.JSONDecodeError as exc:
-                                raise DataError(f"{path} line {n + 1}: invalid JSON ({exc.msg})") from None
-            except OSError as exc:
-                raise DataError(f"cannot read {path}: {exc.strerror}") from None
-        elif suffix == ".parquet":
-            import datasets
-
-            rows.extend(datasets.Dataset.from_parquet(path).to_list())
-        else:
-            raise DataError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .json or .parquet)")
-    return rows
-
-
-def _read_hub(cfg: DatasetConfig) -> list[dict[str, Any]]:
+        rows = [p.row() for p in canonical_split(cfg.split)]
+        return rows, [f"synthetic:{cfg.split}"] * len(rows)
     import datasets
 
-    try:
-        ds = datasets.load_dataset(cfg.source, cfg.subset, split=cfg.split)
-    except Exception as exc:  # any hub/network/format failure becomes one clear message
-        raise DataError(f"cannot load hub dataset {cfg.source!r} split {cfg.split!r}: {exc}") from None
-    return ds.to_list()
+    sources = [cfg.source] if isinstance(cfg.source, str) else list(cfg.source)
+    local = [Path(s).expanduser() for s in sources]
+    if all(p.suffix in _LOCAL_BUILDERS for p in local):
+        rows, origins = [], []
+        for path in local:
+            if not path.is_file():
+                raise DataError(f"{path}: file not found")
+            ds = datasets.load_dataset(_LOCAL_BUILDERS[path.suffix], data_files=str(path), split="train")
+            rows.extend(ds.to_list())
+            origins.extend([str(path)] * len(ds))
+        return rows, origins
+    if len(sources) != 1:
+        raise DataError(f"mixed or multiple non-file sources are not supported: {sources}")
+    ds = datasets.load_dataset(sources[0], name=cfg.subset, split=cfg.split)
+    return ds.to_list(), [f"{sources[0]}:{cfg.split}"] * len(ds)
 
 
-def load_dataset_rows(cfg: DatasetConfig | None, base_dir: str | Path = ".") -> list[dict[str, Any]]:
-    """Load, adapt and validate every row of a dataset. Returns [] for `cfg=None`."""
-    if cfg is None:
-        return []
-    raw, name = _read_source(cfg, Path(base_dir))
-    if cfg.shuffle:
-        random.Random(cfg.seed).shuffle(raw)
-    if cfg.limit:
-        raw = raw[: cfg.limit]
-    if not raw:
-        raise DataError(f"{name}: the dataset is empty")
-    adapter = ADAPTERS[cfg.format]
-    rows = []
-    for i, row in enumerate(raw):
-        if not isinstance(row, dict):
-            raise DataError(f"{name} row {i}: expected a mapping, got {type(row).__name__}")
+def format_prompt(question: str, cfg: DatasetConfig, tokenizer=None) -> tuple[str, list[dict[str, str]]]:
+    """Render a question as (prompt text, chat messages) following ``cfg.template``.
+
+    Args:
+        question: The raw problem text.
+        cfg: Template and system prompt.
+        tokenizer: Needed for ``chat`` to render the text; without it ``prompt`` is the bare
+            question and the engine must apply the chat template to ``messages`` itself.
+    """
+    messages = ([{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []) + [
+        {"role": "user", "content": question}
+    ]
+    if cfg.template == "plain":
+        return (f"{cfg.system_prompt}\n\n{question}" if cfg.system_prompt else question), messages
+    if tokenizer is None:
+        return question, messages
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), messages
+
+
+def load_dataset_rows(cfg: DatasetConfig, tokenizer=None) -> list[dict[str, Any]]:
+    """Load, adapt, validate and format every row of one dataset split.
+
+    Args:
+        cfg: The dataset config.
+        tokenizer: Optional tokenizer for the ``chat`` template.
+
+    Returns:
+        Rows in the common schema (see module docstring); extra columns ``difficulty`` and
+        ``data_source`` of the source are kept when present.
+
+    Raises:
+        DataError: Unknown format, missing file, or a row with a missing/empty field (all rows are
+            checked, the first bad one is reported with its source and index).
+    """
+    if cfg.format not in FORMATS:
+        raise DataError(f"unknown dataset format {cfg.format!r}; registered: {sorted(FORMATS)}")
+    adapter = FORMATS[cfg.format]
+    raw, origins = _raw_rows(cfg)
+    out: list[dict[str, Any]] = []
+    per_origin_index: dict[str, int] = {}
+    for row, origin in zip(raw, origins):
+        idx = per_origin_index.get(origin, 0)
+        per_origin_index[origin] = idx + 1
         try:
-            prompt, answer = adapter(row, cfg)
-        except (KeyError, ValueError) as exc:
-            msg = exc.args[0] if exc.args else str(exc)
-            raise DataError(f"{name} row {i} ({cfg.format} format): {msg}") from None
-        out = {"prompt": prompt, "answer": answer, "data_source": row.get("data_source") or cfg.format}
-        out.update({k: row[k] for k in KEEP_FIELDS if k in row and k != "data_source"})
-        out["_format"] = {"template": cfg.template, "system": cfg.system_prompt, "suffix": cfg.prompt_suffix}
-        rows.append(out)
-    return rows
-
-
-def prompt_text(tokenizer: Any, row: dict[str, Any]) -> str:
-    """The prompt as the model sees it: the chat template (with a generation prompt) or plain text."""
-    fmt = row.get("_format") or {"template": "chat", "system": None, "suffix": ""}
-    content = row["prompt"] + (fmt.get("suffix") or "")
-    if fmt.get("template", "chat") == "plain" or not getattr(tokenizer, "chat_template", None):
-        return content
-    messages = [{"role": "system", "content": fmt["system"]}] if fmt.get("system") else []
-    messages.append({"role": "user", "content": content})
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
-def prompt_token_ids(tokenizer: Any, row: dict[str, Any]) -> list[int]:
-    """Token ids of `prompt_text` (the template carries any special tokens itself)."""
-    return list(tokenizer(prompt_text(tokenizer, row), add_special_tokens=False)["input_ids"])
+            question, answer = adapter(row, cfg)
+        except KeyError as exc:
+            raise DataError(
+                f"{origin}: row {idx}: missing field {exc.args[0]!r} (format {cfg.format!r})"
+            ) from None
+        except ValueError as exc:
+            raise DataError(f"{origin}: row {idx}: {exc} (format {cfg.format!r})") from None
+        prompt, messages = format_prompt(str(question), cfg, tokenizer)
+        item = {
+            "prompt": prompt,
+            "messages": messages,
+            "question": str(question),
+            "answer": str(answer).strip(),
+            "data_source": row.get("data_source") or cfg.format,
+            "index": idx,
+        }
+        if "difficulty" in row:
+            item["difficulty"] = row["difficulty"]
+        out.append(item)
+    if cfg.shuffle:
+        random.Random(cfg.seed).shuffle(out)
+    return out[: cfg.limit] if cfg.limit else out

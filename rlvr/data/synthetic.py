@@ -181,3 +181,18 @@ def is_correct(completion: str, answer: str | int) -> bool:
         return False
     match = _INT.fullmatch(boxed)
     return match is not None and int(match.group(1)) == int(answer)
+
+
+# The canonical splits (used by the tiny build and by ``source: synthetic`` datasets).
+N_TRAIN = 20000
+N_TEST = 500
+DATA_SEED = 0
+
+
+def canonical_split(split: str) -> list[Problem]:
+    """The project's fixed synthetic ``train`` or ``test`` split."""
+    train, test = make_splits(N_TRAIN, N_TEST, seed=DATA_SEED)
+    splits = {"train": train, "test": test}
+    if split not in splits:
+        raise KeyError(f"synthetic split {split!r} does not exist; choose from {sorted(splits)}")
+    return splits[split]

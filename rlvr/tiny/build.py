@@ -26,14 +26,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rlvr.data.synthetic import LEVELS, make_splits, write_jsonl
+from rlvr.data.synthetic import DATA_SEED, LEVELS, N_TEST, N_TRAIN, make_splits, write_jsonl
 from rlvr.tiny.sft import SftSettings
 
 # Bump when the build's code changes in a way the settings below do not capture.
 BUILD_FORMAT = 1
-N_TRAIN = 20000
-N_TEST = 500
-DATA_SEED = 0
 SFT = SftSettings()
 REPORT = "build_report.json"
 TINY_PATH = "tiny"
