@@ -132,7 +132,7 @@ def true_loss(inputs: LossInputs, tau, lam, beta, delta, kl_type) -> torch.Tenso
         total = total + (omega * s[p]).sum() - tau * lme
     lr = inputs.logprobs - inputs.old_logprobs
     kl_tok = -lr if kl_type == "kl" else torch.exp(lr) - 1 - lr
-    kl = (kl_tok * mask).sum() / mask.sum()
+    kl = (kl_tok * mask).sum() / mask.sum().clamp(min=1)
     return -total / len(ids) + 0.5 * beta * torch.clamp(kl - delta, min=0).square()
 
 
