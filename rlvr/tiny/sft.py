@@ -32,11 +32,11 @@ class SftSettings:
         seed: Seeds the learner and the batch order.
     """
 
-    steps: int = 200
-    sequences_per_step: int = 64
+    steps: int = 500
+    sequences_per_step: int = 32
     micro_batch_tokens: int = 4096
-    lr: float = 3e-3
-    warmup_steps: int = 20
+    lr: float = 5e-3
+    warmup_steps: int = 30
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     seed: int = 0
@@ -123,7 +123,7 @@ def run_sft(
         micro = make_micro_batches(batch, settings.micro_batch_tokens, tok.pad_token_id)
         tokens += sum(len(e["input_ids"]) for e in batch)
         stats = learner.train_step(micro, _nll_loss)
-        if step % 25 == 0 or step == settings.steps - 1:
+        if step % 50 == 0 or step == settings.steps - 1:
             log(
                 f"[sft] step {step + 1}/{settings.steps} loss {stats['loss']:.4f} "
                 f"grad_norm {stats['grad_norm']:.3f} lr {stats['lr']:.2e} {time.perf_counter() - t0:.0f}s"

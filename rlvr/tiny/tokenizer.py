@@ -8,7 +8,7 @@ that class rebuilds the pipeline from vocab + merges; a WordLevel char vocab the
 spaces and newlines (shared notes: cpu-stack, last section). Built this way, ``Qwen2Tokenizer``,
 ``PreTrainedTokenizerFast`` and vLLM's tokenizer all produce the same ids, and since all 256 bytes
 are in the vocabulary no input character is ever dropped. It is wrapped as
-``PreTrainedTokenizerFast`` with a ChatML-style chat template; the class is still pinned in
+``PreTrainedTokenizerFast`` with a compact ChatML-like chat template (one special token per role); the class is still pinned in
 ``tokenizer_config.json`` for loaders that honour it.
 """
 
@@ -22,11 +22,12 @@ from transformers import PreTrainedTokenizerFast
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
-SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, IM_START, IM_END]
+ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>"]
+SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, IM_START, IM_END, *ROLE_TOKENS]
 # Qwen2's pre-tokenizer regex (transformers.models.qwen2.tokenization_qwen2.PRETOKENIZE_REGEX),
 # copied so this module does not depend on a private constant.
 QWEN2_PRETOKENIZE_REGEX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-# Model vocabulary (embedding rows): 6 special + 256 byte tokens, padded to a multiple of 64.
+# Model vocabulary (embedding rows): 9 special + 256 byte tokens, padded to a multiple of 64.
 VOCAB_SIZE = 320
 
 
@@ -51,11 +52,13 @@ def token_id_of_byte(byte: int) -> int:
     return len(SPECIAL_TOKENS) + byte
 
 
+# One special token per role instead of ChatML's spelled-out "<|im_start|>user\n": with a char
+# vocabulary that saves ~16 tokens per prompt, about a third of the tiny task's compute.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{{ '<|' + message['role'] + '|>' + message['content'] + '<|im_end|>' }}"
     "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
 )
 
 
@@ -90,7 +93,7 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
         eos_token=IM_END,
         pad_token=PAD,
         unk_token=UNK,
-        additional_special_tokens=[IM_START, EOS],
+        additional_special_tokens=[IM_START, EOS, *ROLE_TOKENS],
         chat_template=CHAT_TEMPLATE,
         model_max_length=512,
         padding_side="left",

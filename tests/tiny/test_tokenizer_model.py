@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from rlvr.tiny.model import init_random_model
 from rlvr.tiny.tokenizer import VOCAB_SIZE, build_tokenizer
 
-TEXT = "<|im_start|>user\n12+ 3  x\\boxed{15}é\t<|im_end|>\n<|im_start|>assistant\n 7*(3-4)=-7\n\n"
+TEXT = "<|user|>12+ 3  x\\boxed{15}é\t<|im_end|>\n<|im_start|>assistant\n 7*(3-4)=-7\n\n<|assistant|>"
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +43,10 @@ def test_special_tokens_and_chat_template(model_dir):
     prompt = tok.apply_chat_template(
         [{"role": "user", "content": "1+2"}], tokenize=False, add_generation_prompt=True
     )
-    assert prompt == "<|im_start|>user\n1+2<|im_end|>\n<|im_start|>assistant\n"
+    assert prompt == "<|user|>1+2<|im_end|><|assistant|>"
     ids = tok(prompt)["input_ids"]
-    assert ids[0] == tok.convert_tokens_to_ids("<|im_start|>")
+    assert len(ids) == 6
+    assert ids[0] == tok.convert_tokens_to_ids("<|user|>")
 
 
 def test_init_random_model_is_seeded_fast_and_loadable(tmp_path, model_dir):
