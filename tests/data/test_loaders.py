@@ -51,9 +51,7 @@ def test_aime_integer_answers_and_chat_template(tmp_path):
         DatasetConfig(source=src, format="aime", system_prompt="Be brief."), tokenizer=tok
     )
     assert rows[0]["answer"] == "204"
-    assert rows[0]["prompt"] == (
-        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nFind n.<|im_end|>\n<|im_start|>assistant\n"
-    )
+    assert rows[0]["prompt"] == "<|system|>Be brief.<|im_end|><|user|>Find n.<|im_end|><|assistant|>"
     assert rows[0]["messages"][-1] == {"role": "user", "content": "Find n."}
 
 
