@@ -113,8 +113,10 @@ def build_tiny(
     with _lock(target.parent / f".{target.name}.lock"):
         if is_complete(target) and not force:
             return target
+        # Holding the lock, any temp folder of this target is a killed build's leftover.
+        for stale in target.parent.glob(f".{target.name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
         try:
             report = _build_into(tmp, zero_stage=zero_stage, log=log)
             if target.exists():
