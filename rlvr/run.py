@@ -125,17 +125,19 @@ class Run:
 
         r = self.recipe
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        self.train_rows = load_dataset_rows(r.data.train, base_dir=self.recipe_dir)
+        self.train_rows = load_dataset_rows(self._local(r.data.train), tokenizer=self.tokenizer)
         self.train_prompt_ids = self._tokenize_prompts(self.train_rows, "data.train")
-        eval_cfg = getattr(r.data, "eval", None)
-        self.eval_rows = load_dataset_rows(eval_cfg, base_dir=self.recipe_dir) if eval_cfg is not None else []
+        eval_cfg = r.data.eval
+        self.eval_rows = load_dataset_rows(self._local(eval_cfg), tokenizer=self.tokenizer) if eval_cfg else []
         if r.eval.max_prompts:
             self.eval_rows = self.eval_rows[: r.eval.max_prompts]
         self.eval_prompt_ids = self._tokenize_prompts(self.eval_rows, "data.eval")
 
-    def _tokenize_prompts(self, rows: list[dict[str, Any]], where: str) -> list[list[int]]:
-        from rlvr.data.loaders import prompt_token_ids
+    def _local(self, cfg: Any) -> Any:
+        """Dataset files are named relative to the recipe's directory."""
+        return local_dataset(cfg, self.recipe_dir)
 
+    def _tokenize_prompts(self, rows: list[dict[str, Any]], where: str) -> list[list[int]]:
         limit = self.recipe.rollout.max_prompt_tokens
         out = []
         for i, row in enumerate(rows):
@@ -393,10 +395,22 @@ def _restore_stop_handler(previous: Any) -> None:
 
 
 def resolve_model(recipe: Recipe, recipe_dir: Path) -> str:
-    """The policy directory (or hub id); the project's tiny model is built into the cache on first use."""
-    if recipe.model.tiny:
-        from rlvr.tiny.build import build_tiny
+    """The policy directory (or hub id); `tiny` is the project's tiny model, built into the cache on first use."""
+    from rlvr.tiny.build import resolve_model_path
 
-        return str(build_tiny())
     local = (recipe_dir / recipe.model.path).expanduser()
-    return str(local) if local.exists() else recipe.model.path
+    return str(local) if local.exists() else resolve_model_path(recipe.model.path)
+
+
+def local_dataset(cfg: Any, base_dir: Path) -> Any:
+    """A copy of a DatasetConfig whose relative file sources that exist under `base_dir` are made absolute."""
+    if cfg is None or cfg.source == "synthetic":
+        return cfg
+    sources = [cfg.source] if isinstance(cfg.source, str) else list(cfg.source)
+    fixed = [str(base_dir / s) if (base_dir / s).exists() else s for s in sources]
+    return cfg.model_copy(update={"source": fixed[0] if isinstance(cfg.source, str) else fixed})
+
+
+def prompt_token_ids(tokenizer: Any, row: dict[str, Any]) -> list[int]:
+    """Token ids of a loaded row's formatted prompt (the chat template carries its own special tokens)."""
+    return list(tokenizer(row["prompt"], add_special_tokens=False)["input_ids"])

@@ -226,7 +226,7 @@ def _pick(flag: Any, default: Any) -> Any:
 
 # Prompt-formatting fields of a dataset config that `--data` inherits from the recipe's datasets, so a
 # checkpoint sees the prompt layout it was trained on; schema fields (keys, split) belong to the new data.
-INHERITED_DATA_FIELDS = ("template", "system_prompt", "prompt_suffix")
+INHERITED_DATA_FIELDS = ("template", "system_prompt")
 DEFAULT_EVAL_SPLIT = "test"
 
 
@@ -392,14 +392,15 @@ def load_prompts(s: EvalSettings, hf_dir: Path) -> tuple[list[dict[str, Any]], l
     """Dataset rows (first ``limit``) and their prompt token ids under the checkpoint's tokenizer."""
     from transformers import AutoTokenizer
 
-    from rlvr.data.loaders import load_dataset_rows, prompt_token_ids
+    from rlvr.data.loaders import load_dataset_rows
+    from rlvr.run import local_dataset, prompt_token_ids
 
-    rows = load_dataset_rows(s.data, base_dir=s.base_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))
+    rows = load_dataset_rows(local_dataset(s.data, Path(s.base_dir)), tokenizer=tokenizer)
     if s.limit is not None:
         rows = rows[: s.limit]
     if not rows:
         raise EvalError(f"dataset {s.data_name} has no rows to evaluate")
-    tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))
     return rows, [prompt_token_ids(tokenizer, row) for row in rows]
 
 

@@ -150,20 +150,20 @@ def test_synthetic_data_defaults_to_its_held_out_split(tmp_path, hf_dir, parse_a
 
 @needs_data
 def test_explicit_data_keeps_the_recipe_prompt_format(tmp_path, checkpoint, parse_args):
-    recipe = {**RECIPE, "data": {"eval": {"split": "test", "template": "plain", "prompt_suffix": " ="}}}
+    recipe = {**RECIPE, "data": {"eval": {"split": "test", "template": "plain", "system_prompt": "Be brief."}}}
     ckpt = resolve_checkpoint(checkpoint(tmp_path / "ck", 1, recipe=recipe))
     args = parse_args(eval_cmd, [str(ckpt.path), "--data", "x.jsonl", "--format", "generic"])
     with pytest.raises(EvalError, match="prompt_key"):  # the data config's own rule, as a user error
         resolve_settings(args, ckpt, eval_cmd.load_checkpoint_recipe(ckpt))
     args = parse_args(eval_cmd, [str(ckpt.path), "--data", "x.jsonl", "--format", "gsm8k"])
     s = resolve_settings(args, ckpt, eval_cmd.load_checkpoint_recipe(ckpt))
-    assert (s.data.format, s.data.template, s.data.prompt_suffix) == ("gsm8k", "plain", " =")
+    assert (s.data.format, s.data.template, s.data.system_prompt) == ("gsm8k", "plain", "Be brief.")
 
 
 @needs_data
 def test_bad_flag_values_are_user_errors(tmp_path, checkpoint, parse_args):
     ckpt, recipe = _with_recipe(tmp_path, checkpoint)
-    for argv in (["--format", "gsm8k"], ["--reward", "Not A Reward"]):
+    for argv in (["--format", "Not-A-Format"], ["--reward", "Not A Reward"]):
         with pytest.raises(EvalError):
             resolve_settings(parse_args(eval_cmd, [str(ckpt.path), *argv]), ckpt, recipe)
     s = resolve_settings(parse_args(eval_cmd, [str(ckpt.path), "--split", "train"]), ckpt, recipe)
