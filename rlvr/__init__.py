@@ -1,2 +1,3 @@
 """rlvr: reinforcement learning with verifiable rewards."""
+
 __version__ = "0.1.0"

@@ -122,7 +122,8 @@ def step_metrics(
         "response_length/wrong_mean": sum(wrong) / len(wrong) if wrong else 0.0,
         "response_length/truncated_frac": sum(samples.truncated) / n,
         "time/step_s": step_seconds,
-        "throughput/tokens_per_s": (sum(lengths) + sum(map(len, samples.prompt_ids))) / max(step_seconds, 1e-9),
+        "throughput/tokens_per_s": (sum(lengths) + sum(map(len, samples.prompt_ids)))
+        / max(step_seconds, 1e-9),
     }
     metrics.update({f"time/{k}_s": v for k, v in timer.items()})
     metrics.update({k.replace("reward/", "reward_pool/", 1): v for k, v in run.reward_metrics.items()})

@@ -60,9 +60,36 @@ class MetricsLogger:
             import wandb
 
             self._wandb = wandb.init(
-                project=wandb_cfg.project, name=run_name, mode=wandb_cfg.mode, dir=str(self.run_dir), config=config
+                project=wandb_cfg.project,
+                name=run_name,
+                mode=wandb_cfg.mode,
+                dir=str(self.run_dir),
+                config=config,
             )
         self._t0 = time.time()
+
+    def truncate_after(self, step: int) -> int:
+        """Drop records of steps after `step` (lost with a crash, about to be redone); returns how many."""
+        path = self.run_dir / "metrics.jsonl"
+        if self._jsonl is None or not path.exists():
+            return 0
+        self._jsonl.close()
+        kept, dropped = [], 0
+        for line in path.read_text().splitlines():
+            try:
+                record_step = json.loads(line).get("step", 0)
+            except json.JSONDecodeError:  # a torn last line from a killed writer
+                dropped += 1
+                continue
+            if record_step > step:
+                dropped += 1
+            else:
+                kept.append(line)
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, path)
+        self._jsonl = open(path, "a")  # noqa: SIM115
+        return dropped
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         record = {"step": step, "time": round(time.time() - self._t0, 3)}

@@ -52,7 +52,9 @@ class Run:
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None = None) -> Iterator[Run]:
+    def open(
+        cls, recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None = None
+    ) -> Iterator[Run]:
         run = cls(recipe, recipe_dir)
         previous = _install_stop_handler(run)
         try:
@@ -91,7 +93,9 @@ class Run:
         self.needs_reference = self.algorithm.needs_reference
         self._start_rewards()
         self.sampler = PromptSampler(len(self.train_rows), r.train.prompts_per_step, r.seed)
-        self.ckpt = CheckpointManager(r.checkpoint.dir or self.run_dir / "checkpoints", keep_last=r.checkpoint.keep_last)
+        self.ckpt = CheckpointManager(
+            r.checkpoint.dir or self.run_dir / "checkpoints", keep_last=r.checkpoint.keep_last
+        )
         resume_from = self.ckpt.resolve(resume) if resume else None
         if resume and resume != "auto" and resume_from is None:
             raise RunError(f"--resume {resume}: no complete checkpoint there")
@@ -114,7 +118,9 @@ class Run:
             self.load_checkpoint(resume_from)
         else:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "recipe.yaml").write_text(yaml.safe_dump(r.model_dump(mode="json"), sort_keys=False))
+            (self.run_dir / "recipe.yaml").write_text(
+                yaml.safe_dump(r.model_dump(mode="json"), sort_keys=False)
+            )
             self.sync_weights()  # proves rollout == learner before the first step (catches a bad model load)
         log.info("run dir %s, model %s, device %s", self.run_dir, self.model_path, self.device)
 
@@ -128,7 +134,9 @@ class Run:
         self.train_rows = load_dataset_rows(self._local(r.data.train), tokenizer=self.tokenizer)
         self.train_prompt_ids = self._tokenize_prompts(self.train_rows, "data.train")
         eval_cfg = r.data.eval
-        self.eval_rows = load_dataset_rows(self._local(eval_cfg), tokenizer=self.tokenizer) if eval_cfg else []
+        self.eval_rows = (
+            load_dataset_rows(self._local(eval_cfg), tokenizer=self.tokenizer) if eval_cfg else []
+        )
         if r.eval.max_prompts:
             self.eval_rows = self.eval_rows[: r.eval.max_prompts]
         self.eval_prompt_ids = self._tokenize_prompts(self.eval_rows, "data.eval")
@@ -232,7 +240,9 @@ class Run:
         return [[idx[i] for i in part] for part in parts]
 
     def _micro_plan(self, samples: StepSamples, shards: list[list[int]]) -> list[list[list[int]]]:
-        tokens = [[len(samples.prompt_ids[i]) + len(samples.response_ids[i]) for i in shard] for shard in shards]
+        tokens = [
+            [len(samples.prompt_ids[i]) + len(samples.response_ids[i]) for i in shard] for shard in shards
+        ]
         return plan_micro_batches(tokens, self.recipe.learner.micro_batch_tokens)
 
     def score_on_learners(self, samples: StepSamples, *, entropy: bool, reference: bool):
@@ -271,8 +281,10 @@ class Run:
             shards = self._rank_shards(samples, mini)
             plans = self._micro_plan(samples, shards)
             tokens = sum(len(samples.response_ids[i]) for i in mini)
-            n_seq = len(groups[u : u + per_update]) if self.algorithm.is_objective else sum(
-                1 for i in mini if samples.response_ids[i]
+            n_seq = (
+                len(groups[u : u + per_update])
+                if self.algorithm.is_objective
+                else sum(1 for i in mini if samples.response_ids[i])
             )
             for rank, (shard, plan) in enumerate(zip(shards, plans)):
                 per_rank[rank].append(self._shard_payload(samples, shard, plan, tokens, n_seq))
@@ -370,6 +382,9 @@ class Run:
 
         load_run_checkpoint(self, path)
         self._last_checkpoint_step = self.step
+        dropped = self.logger.truncate_after(self.step)
+        if dropped:
+            log.warning("resuming at step %d: dropped %d metric records of lost steps", self.step, dropped)
         self.sync_weights()
 
     def _check_resume_compatible(self, path: Path) -> None:
@@ -378,7 +393,10 @@ class Run:
         saved = yaml.safe_load((path / "recipe.yaml").read_text())
         problems = resume_incompatibilities(saved, self.recipe.model_dump(mode="json"))
         if problems:
-            raise RunError(f"cannot resume from {path}: the recipe changed in ways that break resume: " + "; ".join(problems))
+            raise RunError(
+                f"cannot resume from {path}: the recipe changed in ways that break resume: "
+                + "; ".join(problems)
+            )
 
 
 def _install_stop_handler(run: Run) -> Any:

@@ -7,6 +7,8 @@ Written into a staged temp directory and committed atomically by `CheckpointMana
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +35,7 @@ def save_run_checkpoint(run: Run) -> Path:
         },
     )
     (staged / "recipe.yaml").write_text(yaml.safe_dump(run.recipe.model_dump(mode="json"), sort_keys=False))
+    _crash_test_pause(run.step, staged)
     return run.ckpt.commit(staged, run.step, manifest={"name": run.recipe.name, "step": run.step})
 
 
@@ -43,3 +46,11 @@ def load_run_checkpoint(run: Run, path: Path) -> None:
     run.sampler.load_state_dict(state["sampler"])
     restore_rng_state(state["driver_rng"])
     run.learners.set_rng_states(state["learner_rng"])
+
+
+def _crash_test_pause(step: int, staged: Path) -> None:
+    """Fault injection: RLVR_TEST_CHECKPOINT_PAUSE=step:seconds stalls mid-write so a test can SIGKILL the run."""
+    hook = os.environ.get("RLVR_TEST_CHECKPOINT_PAUSE", "")
+    if hook and int(hook.split(":")[0]) == step:
+        (staged.parent / f"PAUSED-{step}").write_text(str(staged))
+        time.sleep(float(hook.split(":")[1]))

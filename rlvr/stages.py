@@ -91,7 +91,9 @@ class AlgorithmStages:
         groups_kept = list(dict.fromkeys(kept.group_ids))[:want]
         allowed = set(groups_kept)
         # Whole groups, and a group count the mini-batches and ranks can split evenly.
-        usable = _largest_divisible(len(groups_kept), run.recipe.learner.updates_per_step * run.learners.world_size)
+        usable = _largest_divisible(
+            len(groups_kept), run.recipe.learner.updates_per_step * run.learners.world_size
+        )
         allowed = set(groups_kept[:usable])
         return kept.select([i for i, g in enumerate(kept.group_ids) if g in allowed])
 

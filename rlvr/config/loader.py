@@ -147,7 +147,9 @@ def _assign(node: Any, key: str, value: Any, text: str) -> None:
 
 def _index(node: list, key: str, text: str) -> int:
     if not key.isdigit() or int(key) >= len(node):
-        raise RecipeError([f"override {text!r}: {key!r} is not an index of a {len(node)}-item list"], "command line")
+        raise RecipeError(
+            [f"override {text!r}: {key!r} is not an index of a {len(node)}-item list"], "command line"
+        )
     return int(key)
 
 
@@ -218,7 +220,11 @@ def _format_error(err: dict[str, Any], model: type[BaseModel]) -> str:
         hint = ""
         if owner is not None:
             close = difflib.get_close_matches(str(loc[-1]), list(owner.model_fields), n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(owner.model_fields)})"
+            hint = (
+                f" (did you mean '{close[0]}'?)"
+                if close
+                else f" (known keys: {', '.join(owner.model_fields)})"
+            )
         return f"{key}: unknown key{hint}"
     msg = err.get("msg", "invalid value")
     if err.get("type") == "missing":

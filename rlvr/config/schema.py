@@ -129,7 +129,9 @@ def check_recipe(recipe: Recipe) -> list[Issue]:
             )
         )
     if recipe.eval.every_steps and getattr(recipe.data, "eval", None) is None:
-        issues.append(Issue("error", "eval.every_steps", "periodic evaluation is on but data.eval is not set"))
+        issues.append(
+            Issue("error", "eval.every_steps", "periodic evaluation is on but data.eval is not set")
+        )
     for level, key, message in recipe.algorithm.composition_issues(updates_per_step=updates):
         issues.append(Issue(level, key, message))
     return issues

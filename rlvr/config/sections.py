@@ -14,7 +14,9 @@ class LRScheduleConfig(StrictModel):
 
     type: Literal["constant", "linear", "cosine"] = "constant"
     warmup_updates: int = Field(0, ge=0, description="linear warm-up length, in optimizer updates")
-    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0, description="final LR as a fraction of `lr` (linear/cosine)")
+    min_lr_ratio: float = Field(
+        0.0, ge=0.0, le=1.0, description="final LR as a fraction of `lr` (linear/cosine)"
+    )
 
 
 class LearnerConfig(StrictModel):

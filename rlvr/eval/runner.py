@@ -30,7 +30,12 @@ def evaluate_prompts(
     ``summary["accuracy"]`` is avg@n (with greedy decoding and n = 1: plain held-out accuracy).
     """
     groups = engine.generate(
-        prompt_ids, n=samples_per_prompt, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed
+        prompt_ids,
+        n=samples_per_prompt,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
     )
     texts = [c.text for group in groups for c in group]
     flat_rows = [row for row, group in zip(rows, groups) for _ in group]
@@ -42,7 +47,9 @@ def evaluate_prompts(
         for c in group:
             res = results[k]
             k += 1
-            samples.append({"correct": bool(res.correct), "answer": res.extracted, "length": len(c.token_ids)})
+            samples.append(
+                {"correct": bool(res.correct), "answer": res.extracted, "length": len(c.token_ids)}
+            )
         fields = {f: row[f] for f in BREAKDOWN_FIELDS if f in row}
         records.append({"prompt_id": row.get("id", i), "fields": fields, "samples": samples})
     result = compute_eval_metrics(records, breakdown_fields=BREAKDOWN_FIELDS)

@@ -85,7 +85,9 @@ class LearnerGroup:
         ]
         self._all("ready", timeout=start_timeout_s)
 
-    def _all(self, method: str, *per_rank_args: list[Any], timeout: float | None = None, **kwargs: Any) -> list:
+    def _all(
+        self, method: str, *per_rank_args: list[Any], timeout: float | None = None, **kwargs: Any
+    ) -> list:
         """Call `method` on every rank (rank r gets the r-th item of each per-rank arg list)."""
         refs = []
         for r, actor in enumerate(self.ranks):
