@@ -61,42 +61,62 @@ def split_groups(group_ids: list[int], parts: int) -> list[list[int]]:
     return [[i for g in groups[p * per : (p + 1) * per] for i in g] for p in range(parts)]
 
 
-def pack_micro_batches(token_counts: list[int], budget: int) -> list[list[int]]:
-    """Greedy, order-preserving packing of samples into micro-batches of at most `budget` padded tokens.
+def pack_micro_batches(
+    token_counts: list[int], budget: int, group_ids: list[int] | None = None
+) -> list[list[int]]:
+    """Greedy, order-preserving packing into micro-batches of at most `budget` padded tokens.
 
-    The cost of a micro-batch is ``len(batch) * max(tokens)`` (what padding makes it), so one over-long
-    sample still gets a micro-batch of its own.
+    The cost of a micro-batch is ``len(batch) * max(tokens)`` (what padding makes it). With `group_ids`, a
+    prompt's samples always share a micro-batch (whole-group objectives such as DRPO need that), so one
+    over-budget group, like one over-long sample, gets a micro-batch of its own.
     """
+    units = group_slices(group_ids) if group_ids is not None else [[i] for i in range(len(token_counts))]
     batches: list[list[int]] = []
     current: list[int] = []
     longest = 0
-    for i, n in enumerate(token_counts):
-        new_longest = max(longest, n)
-        if current and new_longest * (len(current) + 1) > budget:
+    for unit in units:
+        unit_longest = max(token_counts[i] for i in unit)
+        new_longest = max(longest, unit_longest)
+        if current and new_longest * (len(current) + len(unit)) > budget:
             batches.append(current)
-            current, new_longest = [], n
-        current.append(i)
+            current, new_longest = [], unit_longest
+        current.extend(unit)
         longest = new_longest
     if current:
         batches.append(current)
     return batches
 
 
-def plan_micro_batches(per_rank_tokens: list[list[int]], budget: int) -> list[list[list[int]]]:
+def plan_micro_batches(
+    per_rank_tokens: list[list[int]], budget: int, per_rank_groups: list[list[int]] | None = None
+) -> list[list[list[int]]]:
     """Micro-batches per rank with the SAME count on every rank (collectives must line up).
 
-    Ranks with fewer micro-batches split their largest ones until the counts match; a rank with fewer
-    samples than micro-batches gets empty ones, which the learner runs as a zero-weight dummy pass.
+    Ranks with fewer micro-batches split their largest ones (between groups, when groups are given) until
+    the counts match; where nothing can be split, they get empty micro-batches, which the learner runs as a
+    zero-weight dummy pass.
     """
-    plans = [pack_micro_batches(tokens, budget) for tokens in per_rank_tokens]
+    groups = per_rank_groups or [None] * len(per_rank_tokens)
+    plans = [pack_micro_batches(tokens, budget, g) for tokens, g in zip(per_rank_tokens, groups)]
     target = max(len(p) for p in plans) if plans else 0
-    for plan in plans:
+    for plan, gids in zip(plans, groups):
         while len(plan) < target:
-            largest = max(range(len(plan)), key=lambda j: len(plan[j])) if plan else None
-            if largest is None or len(plan[largest]) < 2:
+            halves = _split_largest(plan, gids)
+            if halves is None:
                 plan.append([])
-                continue
-            batch = plan.pop(largest)
-            half = len(batch) // 2
-            plan[largest:largest] = [batch[:half], batch[half:]]
     return plans
+
+
+def _split_largest(plan: list[list[int]], gids: list[int] | None) -> bool | None:
+    """Split the largest micro-batch of `plan` in two, in place, at a group boundary; None if impossible."""
+    for j in sorted(range(len(plan)), key=lambda k: -len(plan[k])):
+        batch = plan[j]
+        units = (
+            group_slices([gids[i] for i in batch]) if gids is not None else [[k] for k in range(len(batch))]
+        )
+        if len(units) < 2:
+            continue
+        cut = units[len(units) // 2][0]
+        plan[j : j + 1] = [batch[:cut], batch[cut:]]
+        return True
+    return None

@@ -243,7 +243,8 @@ class Run:
         tokens = [
             [len(samples.prompt_ids[i]) + len(samples.response_ids[i]) for i in shard] for shard in shards
         ]
-        return plan_micro_batches(tokens, self.recipe.learner.micro_batch_tokens)
+        groups = [[samples.group_ids[i] for i in shard] for shard in shards]
+        return plan_micro_batches(tokens, self.recipe.learner.micro_batch_tokens, groups)
 
     def score_on_learners(self, samples: StepSamples, *, entropy: bool, reference: bool):
         shards = self._rank_shards(samples)

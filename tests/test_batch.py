@@ -46,3 +46,15 @@ def test_select_slices_every_field():
     t = s.select([1, 2])
     assert t.response_ids == [[6, 7], []] and t.rewards == [0.0, 0.5] and t.correct == []
     assert s.lengths == [1, 2, 0]
+
+
+def test_groups_stay_in_one_micro_batch():
+    gids = [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    batches = pack_micro_batches([10] * 9, budget=40, group_ids=gids)
+    assert batches == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    for batch in batches:
+        assert len({gids[i] for i in batch}) == 1
+    plans = plan_micro_batches([[10] * 4, [10] * 4], budget=100, per_rank_groups=[[0, 0, 1, 1], [2, 2, 2, 2]])
+    assert len(plans[0]) == len(plans[1]) == 1
+    plans = plan_micro_batches([[10] * 4, [10] * 2], budget=20, per_rank_groups=[[0, 0, 1, 1], [2, 2]])
+    assert plans[0] == [[0, 1], [2, 3]] and plans[1] == [[0, 1], []]  # a group is never split: dummy pass
