@@ -29,6 +29,7 @@ def train(recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None =
             samples = timed(timer, "generate", generate, run)
             timed(timer, "reward", reward, run, samples)
             samples = timed(timer, "filter", filter_groups, run, samples)
+            run.prefetch_next()  # one-step-off async: the next batch generates while the learners update
             run.rollout_sleep()  # colocated placement: free the shared device for the learners
             timed(timer, "logprobs", old_logprobs, run, samples)
             timed(timer, "advantage", advantages, run, samples)
@@ -54,8 +55,8 @@ def timed(timer: dict[str, float], name: str, fn, *args):
 
 
 def generate(run: Run) -> StepSamples:
-    """Sample `samples_per_prompt` completions for the next `prompts_per_step` prompts."""
-    return run.rollout_step(run.sampler.next_indices())
+    """Sample `samples_per_prompt` completions for the next `prompts_per_step` prompts (or take the prefetch)."""
+    return run.next_samples()
 
 
 def reward(run: Run, samples: StepSamples) -> None:

@@ -7,10 +7,12 @@ shards samples across learner ranks or talks to Ray lives here or below, so the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ class Run:
         self.run_dir = Path(recipe.run_dir)
         self._closers: list[Any] = []
         self.stop_requested = False
+        self._pending: Future | None = None
 
     @classmethod
     @contextlib.contextmanager
@@ -206,12 +209,47 @@ class Run:
 
     # ---- phases the loop calls ---------------------------------------------------------------------------
 
-    def rollout_step(self, indices: list[int], seed_offset: int = 0) -> StepSamples:
+    def next_samples(self) -> StepSamples:
+        """This step's samples: the prefetched batch in async mode, else generated now."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            return pending.result(timeout=self.recipe.rollout.call_timeout_s)
+        return self.rollout_step(self.sampler.next_indices())
+
+    def prefetch_next(self) -> None:
+        """One-step-off async: start generating the next step's batch with the current (pre-update) weights.
+
+        Rollout actors run calls in order, so the weight push after this step's update queues behind this
+        generation: the batch is exactly one policy version behind, and the learners recompute old logprobs.
+        """
+        if self.recipe.train.async_mode != "one_step_off" or self.step + 1 >= self.recipe.train.steps:
+            return
+        if not hasattr(self, "_executor"):
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlvr-prefetch")
+            self._closers.append(lambda: self._executor.shutdown(wait=True, cancel_futures=True))
+        indices = self.sampler.next_indices()
+        self._pending = self._executor.submit(self.rollout_step, indices, 0, self.step + 1)
+
+    def pending_state(self) -> dict[str, Any] | None:
+        """The in-flight prefetched batch, finished and as plain data (saved in checkpoints)."""
+        if self._pending is None:
+            return None
+        samples = self._pending.result(timeout=self.recipe.rollout.call_timeout_s)
+        return dataclasses.asdict(samples)
+
+    def restore_pending(self, state: dict[str, Any] | None) -> None:
+        if state is not None:
+            done: Future = Future()
+            done.set_result(StepSamples(**state))
+            self._pending = done
+
+    def rollout_step(self, indices: list[int], seed_offset: int = 0, step: int | None = None) -> StepSamples:
         """Generate for the given training rows; the sampling seed is a function of (seed, step)."""
         r = self.recipe
         n = r.rollout.samples_per_prompt
         prompts = [self.train_prompt_ids[i] for i in indices]
-        seed = (r.seed * 1_000_003 + self.step * 7919 + seed_offset) % 2**31
+        step = self.step if step is None else step
+        seed = (r.seed * 1_000_003 + step * 7919 + seed_offset) % 2**31
         groups = self.rollout.generate(
             prompts,
             n=n,

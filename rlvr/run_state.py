@@ -32,6 +32,7 @@ def save_run_checkpoint(run: Run) -> Path:
             "sampler": run.sampler.state_dict(),
             "driver_rng": capture_rng_state(),
             "learner_rng": run.learners.rng_states(),
+            "pending_samples": run.pending_state(),
         },
     )
     (staged / "recipe.yaml").write_text(yaml.safe_dump(run.recipe.model_dump(mode="json"), sort_keys=False))
@@ -46,6 +47,7 @@ def load_run_checkpoint(run: Run, path: Path) -> None:
     run.sampler.load_state_dict(state["sampler"])
     restore_rng_state(state["driver_rng"])
     run.learners.set_rng_states(state["learner_rng"])
+    run.restore_pending(state.get("pending_samples"))
 
 
 def _crash_test_pause(step: int, staged: Path) -> None:
