@@ -13,6 +13,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("rlvr.commands.validate", "check a recipe and print it resolved, with derived sizes"),
     "train": ("rlvr.commands.train", "run the RL loop (generate, reward, update, sync) on a recipe"),
+    "tiny": ("rlvr.commands.tiny", "build the project's tiny model (`rlvr tiny build`)"),
     "eval": ("rlvr.commands.eval", "pass@k / avg@k / maj@k of a checkpoint (or HF model) on a dataset"),
     "export": ("rlvr.commands.export", "copy a checkpoint's HF export out, verified and atomically"),
     "plot": ("rlvr.commands.plot", "training curves (PNG) from a run's metrics.jsonl"),
