@@ -43,7 +43,7 @@ class Level:
     sub: bool = True
 
 
-# Ordered from trivial to out of reach for a ~2.5 M-parameter char model after a short SFT. Most
+# Ordered from trivial to out of reach for a ~1 M-parameter char model after a short SFT. Most
 # steps add or subtract one digit, so a small model can learn each step; errors compound over the
 # chain, so accuracy falls with length and RL has per-step reliability to improve.
 LEVELS: dict[int, Level] = {

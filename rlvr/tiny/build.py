@@ -33,6 +33,8 @@ from rlvr.tiny.sft import SftSettings
 BUILD_FORMAT = 1
 SFT = SftSettings()
 REPORT = "build_report.json"
+# Held-out prompts sampled 8x at temperature 1 for the solve buckets (greedy uses all N_TEST).
+EVAL_SAMPLE_ROWS = 240
 TINY_PATH = "tiny"
 
 
@@ -54,6 +56,7 @@ def build_settings() -> dict[str, Any]:
             "levels": {k: asdict(v) for k, v in LEVELS.items()},
         },
         "sft": SFT.to_dict(),
+        "eval_sample_rows": EVAL_SAMPLE_ROWS,
     }
 
 
@@ -153,7 +156,7 @@ def _build_into(tmp: Path, *, zero_stage: int, log: Callable[[str], None]) -> di
     seconds["sft"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    metrics = evaluate_tiny(tmp, [p.row() for p in test], seed=DATA_SEED)
+    metrics = evaluate_tiny(tmp, [p.row() for p in test], sample_rows=EVAL_SAMPLE_ROWS, seed=DATA_SEED)
     seconds["eval"] = time.perf_counter() - t2
     seconds["total"] = time.perf_counter() - t0
     report = {

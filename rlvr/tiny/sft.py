@@ -35,11 +35,11 @@ class SftSettings:
             loses at most ~40% on an idle one.
     """
 
-    steps: int = 500
+    steps: int = 600
     sequences_per_step: int = 32
     micro_batch_tokens: int = 4096
-    lr: float = 5e-3
-    warmup_steps: int = 30
+    lr: float = 3e-3
+    warmup_steps: int = 40
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     seed: int = 0
@@ -138,7 +138,7 @@ def _train(init_dir, out_dir, rows, settings: SftSettings, *, zero_stage: int, l
         micro = make_micro_batches(batch, settings.micro_batch_tokens, tok.pad_token_id)
         tokens += sum(len(e["input_ids"]) for e in batch)
         stats = learner.train_step(micro, _nll_loss)
-        if step % 50 == 0 or step == settings.steps - 1:
+        if step % 100 == 0 or step == settings.steps - 1:
             log(
                 f"[sft] step {step + 1}/{settings.steps} loss {stats['loss']:.4f} "
                 f"grad_norm {stats['grad_norm']:.3f} lr {stats['lr']:.2e} {time.perf_counter() - t0:.0f}s"

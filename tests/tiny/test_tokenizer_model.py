@@ -61,5 +61,5 @@ def test_init_random_model_is_seeded_fast_and_loadable(tmp_path, model_dir):
     assert not torch.equal(ref["model.embed_tokens.weight"], diff["model.embed_tokens.weight"])
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     n_params = sum(p.numel() for p in model.parameters())
-    assert 2_000_000 <= n_params <= 20_000_000
+    assert 500_000 <= n_params <= 20_000_000
     assert model.config.model_type == "qwen2"
