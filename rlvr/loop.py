@@ -128,6 +128,7 @@ def step_metrics(
     }
     metrics.update({f"time/{k}_s": v for k, v in timer.items()})
     metrics.update({k.replace("reward/", "reward_pool/", 1): v for k, v in run.reward_metrics.items()})
+    metrics.update(run.algorithm.metrics)
     metrics.update(update_metrics)
     metrics.update(sync_metrics)
     return metrics

@@ -33,6 +33,10 @@ class AlgorithmStages:
         self.estimator_name = estimator["name"]
         self.estimator_kwargs = dict(estimator.get("kwargs") or {})
         loss = self.spec.get("loss") or {"name": "ppo_clip"}
+        if loss["name"] == "drpo" and loss.get("kwargs", {}).get("max_tokens") is None:
+            # DRPO's length reward 1 - |o|/C uses the generation budget (the reference pads to it), not the
+            # padded width of whichever micro-batch a response lands in.
+            loss["kwargs"]["max_tokens"] = recipe.rollout.max_response_tokens
         self.is_objective = loss["name"] in OBJECTIVES
         modifiers = [m.get("name") for m in self.spec.get("modifiers") or []]
         self.needs_old_entropy = "erc" in modifiers
@@ -46,6 +50,7 @@ class AlgorithmStages:
         ds = self.spec.get("dynamic_sampling") or {}
         self.group_filter = self._dynamic_sampling if ds.get("enabled") else None
         self._ds = ds
+        self.metrics: dict[str, float] = {}
 
     def _overlong(self, rewards: list[float], lengths: list[int]) -> list[float]:
         cfg = self._overlong_cfg
@@ -55,6 +60,7 @@ class AlgorithmStages:
             cache_tokens=int(cfg["cache_tokens"]),
             factor=float(cfg.get("factor", 1.0)),
         )
+        self.metrics["reward/overlong_penalty_mean"] = float(penalty.mean()) if len(lengths) else 0.0
         return [r + float(p) for r, p in zip(rewards, penalty.tolist())]
 
     def _keep(self, samples: StepSamples) -> list[int]:
@@ -95,6 +101,8 @@ class AlgorithmStages:
             len(groups_kept), run.recipe.learner.updates_per_step * run.learners.world_size
         )
         allowed = set(groups_kept[:usable])
+        self.metrics["filter/generation_rounds"] = float(rounds)
+        self.metrics["filter/kept_groups"] = float(len(allowed))
         return kept.select([i for i, g in enumerate(kept.group_ids) if g in allowed])
 
     def advantages(self, samples: StepSamples) -> list[list[float]]:
@@ -111,6 +119,10 @@ class AlgorithmStages:
             old,
             **self.estimator_kwargs,
         )
+        per_sample = adv.sum(-1) / mask.sum(-1).clamp(min=1)
+        self.metrics["advantage/mean"] = float(per_sample.mean())
+        self.metrics["advantage/abs_mean"] = float(per_sample.abs().mean())
+        self.metrics["advantage/zero_frac"] = float((per_sample == 0).double().mean())
         return from_padded(adv, lengths)
 
 

@@ -77,11 +77,17 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     """Return `base` updated by `overlay`; nested mappings merge, everything else is replaced."""
     out = dict(base)
     for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not _switches_variant(out[key], value):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out
+
+
+def _switches_variant(base: dict[str, Any], overlay: dict[str, Any]) -> bool:
+    """An overlay that names another variant (`name:`/`type:`) replaces the section instead of merging into it,
+    so `loss: {name: drpo}` over `loss: {name: ppo_clip, eps_high: 0.28}` does not inherit PPO's fields."""
+    return any(k in overlay and k in base and overlay[k] != base[k] for k in ("name", "type"))
 
 
 def resolve_base(path: Path, data: dict[str, Any], depth: int = 0) -> dict[str, Any]:

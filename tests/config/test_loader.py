@@ -150,3 +150,14 @@ def test_top_level_must_be_mapping(tmp_path):
     path = write(tmp_path, "list.yaml", "- 1\n- 2\n")
     with pytest.raises(RecipeError, match="mapping"):
         load_recipe(path)
+
+
+def test_base_overlay_switching_variant_replaces_section(tmp_path):
+    write(tmp_path, "base.yaml", "algorithm:\n  loss: {name: ppo_clip, eps_low: 0.2, eps_high: 0.28}\n")
+    child = write(tmp_path, "child.yaml", "base: base.yaml\nalgorithm:\n  loss: {name: gppo}\n")
+    recipe, _ = load_recipe(child)
+    assert recipe.algorithm.loss.name == "gppo"
+    assert recipe.algorithm.loss.eps_high == 0.2  # GPPO's own default, not the base's PPO setting
+    same = write(tmp_path, "same.yaml", "base: base.yaml\nalgorithm:\n  loss: {name: ppo_clip, eps_low: 0.1}\n")
+    loss = load_recipe(same)[0].algorithm.loss
+    assert (loss.eps_low, loss.eps_high) == (0.1, 0.28)  # same variant: merged
