@@ -95,7 +95,6 @@ class AlgorithmStages:
             kept = _concat(kept, extra)
             rounds += 1
         groups_kept = list(dict.fromkeys(kept.group_ids))[:want]
-        allowed = set(groups_kept)
         # Whole groups, and a group count the mini-batches and ranks can split evenly.
         usable = _largest_divisible(
             len(groups_kept), run.recipe.learner.updates_per_step * run.learners.world_size

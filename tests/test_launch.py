@@ -29,5 +29,7 @@ def test_launch_script_uses_real_subcommands(script: Path):
 
 
 def test_ray_cluster_rejects_unknown_role():
-    out = subprocess.run(["bash", str(ROOT / "launch/ray_cluster.sh"), "nope"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["bash", str(ROOT / "launch/ray_cluster.sh"), "nope"], capture_output=True, text=True
+    )
     assert out.returncode == 2 and "unknown role" in out.stderr

@@ -9,7 +9,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rlvr.tiny import build
 
     sub = parser.add_subparsers(dest="tiny_command", metavar="ACTION", required=True)
-    build_parser = sub.add_parser("build", help="tokenizer + synthetic task + SFT + held-out accuracy, cached")
+    build_parser = sub.add_parser(
+        "build", help="tokenizer + synthetic task + SFT + held-out accuracy, cached"
+    )
     build.add_arguments(build_parser)
 
 

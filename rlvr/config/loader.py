@@ -77,7 +77,11 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     """Return `base` updated by `overlay`; nested mappings merge, everything else is replaced."""
     out = dict(base)
     for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and not _switches_variant(out[key], value):
+        if (
+            isinstance(value, dict)
+            and isinstance(out.get(key), dict)
+            and not _switches_variant(out[key], value)
+        ):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value

@@ -150,7 +150,10 @@ def test_synthetic_data_defaults_to_its_held_out_split(tmp_path, hf_dir, parse_a
 
 @needs_data
 def test_explicit_data_keeps_the_recipe_prompt_format(tmp_path, checkpoint, parse_args):
-    recipe = {**RECIPE, "data": {"eval": {"split": "test", "template": "plain", "system_prompt": "Be brief."}}}
+    recipe = {
+        **RECIPE,
+        "data": {"eval": {"split": "test", "template": "plain", "system_prompt": "Be brief."}},
+    }
     ckpt = resolve_checkpoint(checkpoint(tmp_path / "ck", 1, recipe=recipe))
     args = parse_args(eval_cmd, [str(ckpt.path), "--data", "x.jsonl", "--format", "generic"])
     with pytest.raises(EvalError, match="prompt_key"):  # the data config's own rule, as a user error

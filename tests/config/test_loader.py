@@ -23,7 +23,7 @@ def problems(data: dict) -> list[str]:
 
 
 def test_defaults_are_a_valid_recipe():
-    recipe, warnings = validate_dict({})
+    recipe, _warnings = validate_dict({})
     assert isinstance(recipe, Recipe)
     assert recipe.rollout.samples_per_prompt >= 1
 
@@ -85,7 +85,9 @@ def test_derived_sizes():
 
 
 def test_overrides_are_typed_and_nested():
-    data = apply_overrides({"train": {"steps": 3}}, ["train.steps=7", "learner.lr=3e-4", "logging.jsonl=false"])
+    data = apply_overrides(
+        {"train": {"steps": 3}}, ["train.steps=7", "learner.lr=3e-4", "logging.jsonl=false"]
+    )
     assert data["train"]["steps"] == 7
     assert data["learner"]["lr"] == pytest.approx(3e-4)
     assert data["logging"]["jsonl"] is False
@@ -158,6 +160,8 @@ def test_base_overlay_switching_variant_replaces_section(tmp_path):
     recipe, _ = load_recipe(child)
     assert recipe.algorithm.loss.name == "gppo"
     assert recipe.algorithm.loss.eps_high == 0.2  # GPPO's own default, not the base's PPO setting
-    same = write(tmp_path, "same.yaml", "base: base.yaml\nalgorithm:\n  loss: {name: ppo_clip, eps_low: 0.1}\n")
+    same = write(
+        tmp_path, "same.yaml", "base: base.yaml\nalgorithm:\n  loss: {name: ppo_clip, eps_low: 0.1}\n"
+    )
     loss = load_recipe(same)[0].algorithm.loss
     assert (loss.eps_low, loss.eps_high) == (0.1, 0.28)  # same variant: merged
