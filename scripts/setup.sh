@@ -19,5 +19,14 @@ $P install -q -e '.[cpu,dev]'
 # backend): with them installed `import vllm` fails, so remove them (see shared notes: cpu-stack).
 $P uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
 .venv/bin/python -c "import torch, vllm, deepspeed, ray; print('[setup] ok: torch', torch.__version__, 'vllm', vllm.__version__)"
+# Build DeepSpeed's CPU shared-memory collective op once here (a ~30 s JIT compile) instead of inside the first
+# learner's distributed init, where it would eat into that init's deadline.
+.venv/bin/python -c "
+from deepspeed.accelerator import get_accelerator
+acc = get_accelerator()
+if acc.device_name() == 'cpu':
+    acc.create_op_builder('ShareMemCommBuilder').load()
+    print('[setup] deepspeed shm_comm op ready')
+"
 rm -f .venv/.rlvr-setup-*
 touch "$stamp"
