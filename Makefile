@@ -8,7 +8,7 @@ setup:
 	@bash scripts/setup.sh
 
 quickstart: setup
-	$(PY) -m rlvr.cli validate recipes/quickstart.yaml
+	$(PY) -m rlvr.cli train recipes/quickstart.yaml
 
 test: setup
 	.venv/bin/ruff check .
