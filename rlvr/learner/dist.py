@@ -32,11 +32,15 @@ def init_distributed(timeout_s: float) -> tuple[int, int]:
     import torch.distributed as dist
     from deepspeed.accelerator import get_accelerator
 
+    # A plain process (or one where an in-process vLLM engine already made a 1-rank group and left only part
+    # of the launcher variables behind) gets a 1-rank group's values; a launcher's values are kept.
+    if "RANK" not in os.environ:
+        os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1"})
+    for key, value in (("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_WORLD_SIZE", "1")):
+        os.environ.setdefault(key, value)
     if not dist.is_initialized():
-        if "RANK" not in os.environ:
-            os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1"})
-            os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-            os.environ.setdefault("MASTER_PORT", str(free_port()))
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(free_port()))
         deepspeed.init_distributed(
             dist_backend=get_accelerator().communication_backend_name(),
             timeout=timedelta(seconds=timeout_s),
