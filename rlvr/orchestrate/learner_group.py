@@ -7,13 +7,13 @@ of hanging. Data reaches each rank as its own shard of whole prompt groups; resu
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from rlvr.config.sections import LearnerConfig
+from rlvr.learner.dist import free_port
 from rlvr.learner.rank import LearnerRank
 from rlvr.orchestrate.weight_sync import publish_weights
 
@@ -28,12 +28,6 @@ class _LearnerActor(LearnerRank):
 
 class LearnerError(RuntimeError):
     """A learner rank failed, died or missed its deadline; the message names the rank and the call."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LearnerGroup:

@@ -24,13 +24,6 @@ def digit_share(completion, *, answer, **row):
 """
 
 
-@pytest.fixture(scope="module")
-def random_model(tmp_path_factory) -> Path:
-    from rlvr.tiny.model import init_random_model
-
-    return init_random_model(tmp_path_factory.mktemp("model") / "tiny", seed=0)
-
-
 def recipe_for(directory: Path, model: Path, async_mode: str = "off") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "digit_reward.py").write_text(REWARD_FILE)

@@ -25,13 +25,6 @@ def digit_share(completion, *, answer, **row):
 '''
 
 
-@pytest.fixture(scope="module")
-def random_model(tmp_path_factory) -> Path:
-    from rlvr.tiny.model import init_random_model
-
-    return init_random_model(tmp_path_factory.mktemp("model") / "tiny", seed=0)
-
-
 def write_recipe(directory: Path, model: Path, **overrides) -> Path:
     (directory / "digit_reward.py").write_text(REWARD_FILE)
     recipe = {
