@@ -313,7 +313,9 @@ class Run:
         r = self.recipe
         groups = group_slices(samples.group_ids)
         updates = r.learner.updates_per_step
-        per_update = max(len(groups) // updates, 1)
+        world = self.learners.world_size
+        # Whole groups on every rank; with too few groups (dynamic sampling) there are fewer updates.
+        per_update = max(len(groups) // updates // world * world, world)
         per_rank: list[list[dict[str, Any]]] = [[] for _ in range(self.learners.world_size)]
         for u in range(0, len(groups), per_update):
             mini = [i for g in groups[u : u + per_update] for i in g]

@@ -96,9 +96,12 @@ class AlgorithmStages:
             rounds += 1
         groups_kept = list(dict.fromkeys(kept.group_ids))[:want]
         # Whole groups, and a group count the mini-batches and ranks can split evenly.
-        usable = _largest_divisible(
-            len(groups_kept), run.recipe.learner.updates_per_step * run.learners.world_size
-        )
+        usable = usable_groups(len(groups_kept), run.recipe.learner.updates_per_step, run.learners.world_size)
+        if usable == 0:
+            raise DynamicSamplingError(
+                f"dynamic sampling kept {len(groups_kept)} groups, fewer than the {run.learners.world_size} "
+                "learner ranks need; raise max_gen_batches or prompts_per_step"
+            )
         allowed = set(groups_kept[:usable])
         self.metrics["filter/generation_rounds"] = float(rounds)
         self.metrics["filter/kept_groups"] = float(len(allowed))
@@ -133,5 +136,9 @@ def _concat(a: StepSamples, b: StepSamples) -> StepSamples:
     return StepSamples(**fields)
 
 
-def _largest_divisible(n: int, d: int) -> int:
-    return (n // d) * d if n >= d else n
+def usable_groups(n: int, updates: int, ranks: int) -> int:
+    """How many of `n` kept groups to train on: a multiple of updates x ranks when there are enough, else a
+    multiple of ranks (fewer, smaller updates), so every rank always gets whole groups."""
+    if n >= updates * ranks:
+        return n // (updates * ranks) * (updates * ranks)
+    return n // ranks * ranks

@@ -58,3 +58,11 @@ def test_groups_stay_in_one_micro_batch():
     assert len(plans[0]) == len(plans[1]) == 1
     plans = plan_micro_batches([[10] * 4, [10] * 2], budget=20, per_rank_groups=[[0, 0, 1, 1], [2, 2]])
     assert plans[0] == [[0, 1], [2, 3]] and plans[1] == [[0, 1], []]  # a group is never split: dummy pass
+
+
+def test_usable_groups_after_dynamic_sampling():
+    from rlvr.stages import usable_groups
+
+    assert usable_groups(10, updates=2, ranks=2) == 8
+    assert usable_groups(3, updates=2, ranks=2) == 2  # too few for every update: still whole groups per rank
+    assert usable_groups(1, updates=2, ranks=2) == 0
