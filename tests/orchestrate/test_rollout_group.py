@@ -126,9 +126,13 @@ def test_sync_weights_pushes_and_verifies_from_config(rollout_group, learner, pr
 def test_dead_worker_is_reported_then_restarted_and_refitted(
     rollout_group, learner, probe, hf_logprobs
 ) -> None:
-    from rlvr.orchestrate import RolloutWorkerError, verify_sync
+    from rlvr.orchestrate import ObjectStoreTransport, RolloutWorkerError, verify_sync
 
     prompts, responses = probe
+    # self-contained (the slow subset runs this alone): the engines hold pushed weights that differ from the
+    # checkpoint on disk, so a replacement that were not refitted would fail the probe
+    _perturb(learner, seed=3)
+    ObjectStoreTransport().push(rollout_group, list(learner.state_dict().items()))
     learner_lp = [hf_logprobs(learner, p, r) for p, r in zip(prompts, responses)]
     budget = rollout_group.max_restarts
     rollout_group.max_restarts = 0
