@@ -155,6 +155,10 @@ class RolloutEngine:
                 "dtype": dtype or "float32",
                 "distributed_executor_backend": "uni",
                 "kv_cache_memory_bytes": config.kv_cache_memory_mb * 2**20,
+                # A chunked prefill discards the token sampled for the partial prompt and rewinds the request's
+                # generator, which a CPU torch.Generator cannot do: a seeded batch whose prompts exceed the step
+                # token budget crashed with "CPU Generator does not use offset" (vLLM 0.32, reproduced).
+                "enable_chunked_prefill": False,
             }
         else:
             kwargs |= {

@@ -16,7 +16,7 @@ def engine(tiny_model_path: str):
     from rlvr.config.rollout import RolloutConfig
     from rlvr.rollout.engine import RolloutEngine
 
-    cfg = RolloutConfig(max_prompt_tokens=32, max_response_tokens=32, kv_cache_memory_mb=32)
+    cfg = RolloutConfig(max_prompt_tokens=48, max_response_tokens=64)
     t0 = time.perf_counter()
     eng = RolloutEngine(tiny_model_path, cfg, seed=0, device="cpu")
     print(f"engine start {time.perf_counter() - t0:.1f} s")
@@ -71,6 +71,18 @@ def test_seeded_sampling_is_reproducible_and_batch_independent(engine, prompts) 
     other = engine.generate(prompts, n=2, temperature=1.0, max_tokens=10, seed=12)
     assert [[c.token_ids for c in g] for g in other] != ids
     assert ids[0][0] != ids[0][1]  # the n samples of one prompt have distinct streams
+
+
+def test_seeded_batch_larger_than_the_step_budget(engine, tok) -> None:
+    # 128 prompts x 8 samples of 40-token prompts exceed vLLM's 4096-token step budget, so with chunked
+    # prefill vLLM splits a prompt across steps and rewinds that seeded request's generator, which a CPU
+    # generator cannot do ("CPU Generator does not use offset", reproduced with vLLM 0.32 and this exact
+    # batch). The CPU engine turns chunked prefill off.
+    prompts = [
+        tok(f"What is {i}+{i * 7}-{i * 3}+{i % 9}-{i % 7}+{i % 5}?")["input_ids"] * 2 for i in range(128)
+    ]
+    out = engine.generate(prompts, n=8, temperature=1.0, max_tokens=64, seed=0)
+    assert len(out) == 128 and all(len(g) == 8 and len(g[0].token_ids) > 0 for g in out)
 
 
 def test_truncation_flag(engine, prompts) -> None:
