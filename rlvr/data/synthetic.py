@@ -11,7 +11,17 @@ Difficulty levels (``LEVELS``) vary the number of operands, digits and operators
 prompts the tiny model always solves, never solves, and sometimes solves (the groups RL learns from),
 and response lengths vary with the number of steps. Multiplication only ever appears as the first
 operation, so left-to-right evaluation equals the usual precedence. Generation is deterministic
-given a seed; train and test splits never share a prompt.
+given a seed; train and test splits never share an expression.
+
+Two prompt sources, two answer conventions. Half the problems are asked as a bare expression
+(``plain`` style, reference always boxed) and half as ``What is 47+8-15?`` (``question`` style),
+whose references end like GSM8K's ``#### 40`` in ``HASH_ANSWER_FRACTION`` of the rows and boxed in
+the rest. The checker (like the ``math`` reward) accepts only ``\\boxed{}``. This reproduces, on
+purpose, what happens when a real model is fine-tuned on mixed GSM8K/MATH-style data: the SFT model
+answers question-style prompts in the unverifiable convention under greedy decoding, while sampling
+still finds the boxed one sometimes; RLVR's job is to turn that into the verifiable habit, on top of
+making each arithmetic step more reliable. Evaluation reports both styles separately, so the two
+effects can be told apart.
 """
 
 from __future__ import annotations
@@ -43,6 +53,13 @@ class Level:
     sub: bool = True
 
 
+# Fraction of problems asked in the ``question`` style, and fraction of those whose reference ends with
+# ``#### n`` instead of ``\\boxed{n}`` (see the module docstring).
+QUESTION_FRACTION = 0.5
+HASH_ANSWER_FRACTION = 0.7
+STYLES = ("plain", "question")
+
+
 # Ordered from trivial to out of reach for a ~1 M-parameter char model after a short SFT. Most
 # steps add or subtract one digit, so a small model can learn each step; errors compound over the
 # chain, so accuracy falls with length and RL has per-step reliability to improve.
@@ -58,12 +75,14 @@ LEVELS: dict[int, Level] = {
 
 @dataclass(frozen=True)
 class Problem:
-    """A generated problem with its reference chain-of-thought response."""
+    """A generated problem with its reference chain-of-thought response (in its source's convention)."""
 
     prompt: str
     answer: int
     response: str
     difficulty: int
+    expression: str
+    style: str
 
     def row(self) -> dict:
         """The dataset row schema shared with the real loaders (plus ``response`` for SFT)."""
@@ -72,6 +91,7 @@ class Problem:
             "answer": str(self.answer),
             "difficulty": self.difficulty,
             "data_source": DATA_SOURCE,
+            "style": self.style,
             "response": self.response,
         }
 
@@ -103,8 +123,17 @@ def make_problem(rng: random.Random, level: int) -> Problem:
         lines.append(f"{value}{op}{rhs}={new}")
         expr += f"{op}{rhs}"
         value = new
-    response = "\n".join([*lines, f"\\boxed{{{value}}}"])
-    return Problem(prompt=expr, answer=value, response=response, difficulty=level)
+    final = f"\\boxed{{{value}}}"
+    if rng.random() < QUESTION_FRACTION:
+        style, prompt = "question", f"What is {expr}?"
+        if rng.random() < HASH_ANSWER_FRACTION:
+            final = f"#### {value}"
+    else:
+        style, prompt = "plain", expr
+    response = "\n".join([*lines, final])
+    return Problem(
+        prompt=prompt, answer=value, response=response, difficulty=level, expression=expr, style=style
+    )
 
 
 def generate(
@@ -119,7 +148,7 @@ def generate(
         n: Number of problems.
         seed: RNG seed (same seed, same list).
         levels: Difficulty levels to draw from (default: all).
-        exclude: Prompts that must not appear (e.g. the test split, when generating train).
+        exclude: Expressions that must not appear (e.g. the test split's, when generating train).
 
     Returns:
         The problems, in generation order.
@@ -135,8 +164,8 @@ def generate(
         level = active[turn % len(active)]
         for _ in range(200):
             prob = make_problem(rng, level)
-            if prob.prompt not in seen:
-                seen.add(prob.prompt)
+            if prob.expression not in seen:
+                seen.add(prob.expression)
                 out.append(prob)
                 turn += 1
                 break
@@ -146,12 +175,12 @@ def generate(
 
 
 def make_splits(n_train: int, n_test: int, seed: int = 0) -> tuple[list[Problem], list[Problem]]:
-    """Fixed train / held-out test splits with no shared prompt.
+    """Fixed train / held-out test splits with no shared expression (in either style).
 
     The test split is drawn first from its own seed, so its content does not depend on ``n_train``.
     """
     test = generate(n_test, seed=seed * 2 + 1)
-    train = generate(n_train, seed=seed * 2 + 2, exclude={p.prompt for p in test})
+    train = generate(n_train, seed=seed * 2 + 2, exclude={p.expression for p in test})
     return train, test
 
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from rlvr.eval.metrics import compute_eval_metrics
 
-BREAKDOWN_FIELDS = ("difficulty", "level", "subject", "data_source")
+BREAKDOWN_FIELDS = ("difficulty", "level", "subject", "data_source", "style")
+# A breakdown field with at most this many values also gets flat `accuracy/<field>/<value>` summary keys.
+MAX_SUMMARY_GROUPS = 8
 
 
 def evaluate_prompts(
@@ -55,5 +57,9 @@ def evaluate_prompts(
     result = compute_eval_metrics(records, breakdown_fields=BREAKDOWN_FIELDS)
     summary = {key: value for key, value in result["metrics"].items() if isinstance(value, int | float)}
     summary["accuracy"] = result["metrics"][f"avg@{result['n']}"]
+    for field, groups_by_value in result["breakdown"].items():
+        if len(groups_by_value) <= MAX_SUMMARY_GROUPS:
+            for value, metrics in groups_by_value.items():
+                summary[f"accuracy/{field}/{value}"] = metrics[f"avg@{result['n']}"]
     summary["reward_errors"] = float(reward_metrics.get("reward/errors", 0))
     return {"summary": summary, "result": result, "records": records}

@@ -26,11 +26,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rlvr.data.synthetic import DATA_SEED, LEVELS, N_TEST, N_TRAIN, make_splits, write_jsonl
+from rlvr.data.synthetic import (
+    DATA_SEED,
+    HASH_ANSWER_FRACTION,
+    LEVELS,
+    N_TEST,
+    N_TRAIN,
+    QUESTION_FRACTION,
+    make_splits,
+    write_jsonl,
+)
 from rlvr.tiny.sft import SftSettings
 
 # Bump when the build's code changes in a way the settings below do not capture.
-BUILD_FORMAT = 1
+BUILD_FORMAT = 2
 SFT = SftSettings()
 REPORT = "build_report.json"
 # Held-out prompts sampled 8x at temperature 1 for the solve buckets (greedy uses all N_TEST).
@@ -54,6 +63,8 @@ def build_settings() -> dict[str, Any]:
             "n_test": N_TEST,
             "seed": DATA_SEED,
             "levels": {k: asdict(v) for k, v in LEVELS.items()},
+            "question_fraction": QUESTION_FRACTION,
+            "hash_answer_fraction": HASH_ANSWER_FRACTION,
         },
         "sft": SFT.to_dict(),
         "eval_sample_rows": EVAL_SAMPLE_ROWS,
@@ -190,7 +201,14 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of ``rlvr tiny build``; prints the folder and held-out accuracy."""
     path = build_tiny(args.out, force=args.force, zero_stage=args.zero_stage)
     report = json.loads((path / REPORT).read_text())
-    print(f"{path}\nheld-out greedy accuracy: {report['eval']['greedy_accuracy']:.1%}")
+    ev = report["eval"]
+    styles = ", ".join(f"{k} {v:.1%}" for k, v in ev.get("greedy_by_style", {}).items())
+    buckets = ", ".join(f"{k} {v:.1%}" for k, v in ev["solve_buckets"].items())
+    print(
+        f"{path}\nheld-out greedy accuracy: {ev['greedy_accuracy']:.1%} ({styles}; "
+        f"boxed {ev.get('greedy_boxed_fraction', 0):.1%})\n"
+        f"temperature-1 solve buckets over {ev['samples_per_prompt']} samples: {buckets}"
+    )
     return 0
 
 

@@ -1,7 +1,7 @@
 """Held-out evaluation of the tiny model with an in-process vLLM engine.
 
-Reports greedy accuracy (overall and per difficulty) and, at temperature 1 with 8 samples per
-prompt, the fraction of prompts solved 0/8, 1-7/8 and 8/8: the spread RL learns from.
+Reports greedy accuracy (overall, per difficulty and per prompt style, with the fraction of greedy
+answers in the verifiable ``\\boxed{}`` form) and, at temperature 1 with 8 samples per prompt, the fraction of prompts solved 0/8, 1-7/8 and 8/8: the spread RL learns from.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rlvr.data.synthetic import is_correct
+from rlvr.data.synthetic import extract_boxed, is_correct
 from rlvr.tiny.sft import render_prompt
 
 MAX_RESPONSE_TOKENS = 96
@@ -55,7 +55,8 @@ def evaluate_tiny(
         llm: Reuse an existing engine.
 
     Returns:
-        ``greedy_accuracy``, ``greedy_by_difficulty``, ``solve_buckets`` (fractions of prompts
+        ``greedy_accuracy``, ``greedy_by_difficulty``, ``greedy_by_style``, ``greedy_boxed_fraction``,
+        ``solve_buckets`` (fractions of prompts
         solved 0, 1..samples-1 and all of ``samples``), ``pass_at_k``, ``mean_sample_accuracy``.
     """
     from vllm import SamplingParams
@@ -67,8 +68,13 @@ def evaluate_tiny(
         prompts, SamplingParams(temperature=0.0, max_tokens=MAX_RESPONSE_TOKENS), use_tqdm=False
     )
     by_diff: dict[int, list[bool]] = defaultdict(list)
+    by_style: dict[str, list[bool]] = defaultdict(list)
+    boxed = 0
     for row, out in zip(rows, greedy):
-        by_diff[int(row.get("difficulty", 0))].append(is_correct(out.outputs[0].text, row["answer"]))
+        ok = is_correct(out.outputs[0].text, row["answer"])
+        by_diff[int(row.get("difficulty", 0))].append(ok)
+        by_style[str(row.get("style", "plain"))].append(ok)
+        boxed += extract_boxed(out.outputs[0].text) is not None
     n_rows = len(rows) if sample_rows is None else min(sample_rows, len(rows))
     sampled = llm.generate(
         prompts[:n_rows],
@@ -80,6 +86,8 @@ def evaluate_tiny(
     return {
         "greedy_accuracy": sum(flat) / max(1, len(flat)),
         "greedy_by_difficulty": {d: sum(v) / len(v) for d, v in sorted(by_diff.items())},
+        "greedy_by_style": {k: sum(v) / len(v) for k, v in sorted(by_style.items())},
+        "greedy_boxed_fraction": boxed / max(1, len(rows)),
         "solve_buckets": {
             "none": sum(s == 0 for s in solved) / max(1, n_rows),
             "some": sum(0 < s < samples for s in solved) / max(1, n_rows),

@@ -35,7 +35,7 @@ class SftSettings:
             loses at most ~40% on an idle one.
     """
 
-    steps: int = 600
+    steps: int = 900
     sequences_per_step: int = 32
     micro_batch_tokens: int = 4096
     lr: float = 3e-3

@@ -16,8 +16,8 @@ def test_same_seed_same_splits_and_no_overlap():
     b_train, b_test = make_splits(300, 60, seed=3)
     assert [p.prompt for p in a_train] == [p.prompt for p in b_train]
     assert [p.prompt for p in a_test] == [p.prompt for p in b_test]
-    assert not {p.prompt for p in a_train} & {p.prompt for p in a_test}
-    assert len({p.prompt for p in a_train}) == 300
+    assert not {p.expression for p in a_train} & {p.expression for p in a_test}  # in either style
+    assert len({p.expression for p in a_train}) == 300
     other, _ = make_splits(300, 60, seed=4)
     assert [p.prompt for p in other] != [p.prompt for p in a_train]
 
@@ -39,8 +39,28 @@ def test_reference_chain_is_correct_arithmetic():
                 expect = {"+": int(lhs) + int(rhs), "-": int(lhs) - int(rhs), "*": int(lhs) * int(rhs)}[op]
                 assert int(res) == expect
                 value = expect
-            assert last == f"\\boxed{{{prob.answer}}}" and value == prob.answer
-            assert prob.prompt.replace("-", "+").replace("*", "+").count("+") == LEVELS[level].operands - 1
+            assert value == prob.answer
+            if prob.style == "plain":
+                assert prob.prompt == prob.expression and last == f"\\boxed{{{prob.answer}}}"
+            else:
+                assert prob.prompt == f"What is {prob.expression}?"
+                assert last in (f"\\boxed{{{prob.answer}}}", f"#### {prob.answer}")
+            expr = prob.expression
+            assert expr.replace("-", "+").replace("*", "+").count("+") == LEVELS[level].operands - 1
+
+
+def test_two_prompt_styles_and_answer_conventions():
+    from rlvr.data.synthetic import HASH_ANSWER_FRACTION, QUESTION_FRACTION
+
+    train = canonical_split("train")
+    question = [p for p in train if p.style == "question"]
+    hashed = [p for p in question if p.response.endswith(f"#### {p.answer}")]
+    assert abs(len(question) / len(train) - QUESTION_FRACTION) < 0.02
+    assert abs(len(hashed) / len(question) - HASH_ANSWER_FRACTION) < 0.02
+    # the #### convention only ever comes with question-style prompts, and the checker rejects it
+    assert all(p.response.endswith("}") for p in train if p.style == "plain")
+    assert not is_correct(hashed[0].response, hashed[0].answer)
+    assert {p.style for p in canonical_split("test")} == {"plain", "question"}
 
 
 def test_lengths_fit_the_token_budget_and_vary():

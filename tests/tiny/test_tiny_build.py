@@ -23,6 +23,10 @@ def test_build_report_has_headroom_for_rl(tiny_model):
     assert ev["pass_at_k"] > ev["greedy_accuracy"]
     acc = ev["greedy_by_difficulty"]
     assert acc["1"] > acc["6"], acc
+    # the designed format gap (rlvr.data.synthetic): question-style prompts mostly end unboxed under greedy
+    style = ev["greedy_by_style"]
+    assert style["plain"] > style["question"] + 0.1, style
+    assert 0.3 < ev["greedy_boxed_fraction"] < 0.9, ev
 
 
 def test_build_is_cached_and_checked_for_staleness(tiny_model, tmp_path):
@@ -33,7 +37,7 @@ def test_build_is_cached_and_checked_for_staleness(tiny_model, tmp_path):
     (stale / REPORT).write_text(json.dumps({"version": "old"}))
     assert not is_complete(stale)
     rows = list(read_jsonl(tiny_model / "data" / "test.jsonl"))
-    assert rows and {"prompt", "answer", "difficulty", "data_source"} <= set(rows[0])
+    assert rows and {"prompt", "answer", "difficulty", "data_source", "style"} <= set(rows[0])
 
 
 @pytest.fixture(scope="module")
