@@ -31,6 +31,12 @@ Adapter = Callable[[Mapping[str, Any], DatasetConfig], tuple[Any, Any]]
 FORMATS: dict[str, Adapter] = {}
 
 
+# Source columns copied into the rows when present (evaluation reports break accuracy down by them). Row
+# fields reach reward functions as keyword arguments, so none may share a name with a reward's settings
+# (a column called `style` would override the `math` reward's answer style).
+KEPT_COLUMNS = ("difficulty", "level", "subject", "prompt_style")
+
+
 def register_format(name: str) -> Callable[[Adapter], Adapter]:
     """Register a schema adapter under ``name`` (the ``format`` field of a dataset config)."""
 
@@ -152,8 +158,8 @@ def load_dataset_rows(cfg: DatasetConfig, tokenizer=None) -> list[dict[str, Any]
         tokenizer: Optional tokenizer for the ``chat`` template.
 
     Returns:
-        Rows in the common schema (see module docstring); extra columns ``difficulty`` and
-        ``data_source`` of the source are kept when present.
+        Rows in the common schema (see module docstring); the source's ``data_source`` and
+        ``KEPT_COLUMNS`` (used for evaluation breakdowns) are kept when present.
 
     Raises:
         DataError: Unknown format, missing file, or a row with a missing/empty field (all rows are
@@ -185,8 +191,9 @@ def load_dataset_rows(cfg: DatasetConfig, tokenizer=None) -> list[dict[str, Any]
             "data_source": row.get("data_source") or cfg.format,
             "index": idx,
         }
-        if "difficulty" in row:
-            item["difficulty"] = row["difficulty"]
+        for key in KEPT_COLUMNS:
+            if key in row:
+                item[key] = row[key]
         out.append(item)
     if cfg.shuffle:
         random.Random(cfg.seed).shuffle(out)

@@ -91,7 +91,7 @@ class Problem:
             "answer": str(self.answer),
             "difficulty": self.difficulty,
             "data_source": DATA_SOURCE,
-            "style": self.style,
+            "prompt_style": self.style,
             "response": self.response,
         }
 

@@ -35,7 +35,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-DEFAULT_BREAKDOWN_FIELDS = ("difficulty", "level", "subject", "data_source", "style")
+DEFAULT_BREAKDOWN_FIELDS = ("difficulty", "level", "subject", "data_source", "prompt_style")
 MISSING_FIELD = "(missing)"
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from rlvr.eval.metrics import compute_eval_metrics
 
-BREAKDOWN_FIELDS = ("difficulty", "level", "subject", "data_source", "style")
+BREAKDOWN_FIELDS = ("difficulty", "level", "subject", "data_source", "prompt_style")
 # A breakdown field with at most this many values also gets flat `accuracy/<field>/<value>` summary keys.
 MAX_SUMMARY_GROUPS = 8
 

@@ -39,7 +39,7 @@ from rlvr.data.synthetic import (
 from rlvr.tiny.sft import SftSettings
 
 # Bump when the build's code changes in a way the settings below do not capture.
-BUILD_FORMAT = 2
+BUILD_FORMAT = 3
 SFT = SftSettings()
 REPORT = "build_report.json"
 # Held-out prompts sampled 8x at temperature 1 for the solve buckets (greedy uses all N_TEST).

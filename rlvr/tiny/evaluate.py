@@ -73,7 +73,7 @@ def evaluate_tiny(
     for row, out in zip(rows, greedy):
         ok = is_correct(out.outputs[0].text, row["answer"])
         by_diff[int(row.get("difficulty", 0))].append(ok)
-        by_style[str(row.get("style", "plain"))].append(ok)
+        by_style[str(row.get("prompt_style", "plain"))].append(ok)
         boxed += extract_boxed(out.outputs[0].text) is not None
     n_rows = len(rows) if sample_rows is None else min(sample_rows, len(rows))
     sampled = llm.generate(

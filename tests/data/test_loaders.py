@@ -70,7 +70,10 @@ def test_generic_keys_shuffle_and_limit(tmp_path):
 
 def test_synthetic_source_and_files_written_by_build(tmp_path):
     rows = load_dataset_rows(DatasetConfig(split="test", template="plain", limit=5))
-    assert len(rows) == 5 and all(r["data_source"] == "synthetic" and "difficulty" in r for r in rows)
+    assert len(rows) == 5 and all(
+        r["data_source"] == "synthetic" and "difficulty" in r and r["prompt_style"] in ("plain", "question")
+        for r in rows
+    )
     from rlvr.data.synthetic import canonical_split, write_jsonl
 
     path = write_jsonl([p.row() for p in canonical_split("test")[:5]], tmp_path / "test.jsonl")
@@ -121,3 +124,16 @@ def test_default_data_config_is_synthetic_train_and_test():
     assert cfg.eval is not None and cfg.eval.split == "test"
     with pytest.raises(ValueError):
         DataConfig(train={"source": "x", "unknown": 1})
+
+
+def test_kept_columns_never_shadow_a_builtin_reward_setting():
+    # row fields reach reward functions as keyword arguments: a kept column named like a reward's setting
+    # (e.g. `style`) would silently override it on every row
+    import inspect
+
+    from rlvr.data.loaders import KEPT_COLUMNS
+    from rlvr.reward.registry import list_rewards, resolve_reward
+
+    for name in list_rewards():
+        params = inspect.signature(resolve_reward(name)).parameters
+        assert not set(KEPT_COLUMNS) & set(params), (name, sorted(params))

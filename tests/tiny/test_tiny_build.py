@@ -37,7 +37,7 @@ def test_build_is_cached_and_checked_for_staleness(tiny_model, tmp_path):
     (stale / REPORT).write_text(json.dumps({"version": "old"}))
     assert not is_complete(stale)
     rows = list(read_jsonl(tiny_model / "data" / "test.jsonl"))
-    assert rows and {"prompt", "answer", "difficulty", "data_source", "style"} <= set(rows[0])
+    assert rows and {"prompt", "answer", "difficulty", "data_source", "prompt_style"} <= set(rows[0])
 
 
 @pytest.fixture(scope="module")
