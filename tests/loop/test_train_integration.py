@@ -90,6 +90,17 @@ def test_two_steps_two_ranks_zero2(tmp_path, random_model):
     after = load_file(final / "hf" / "model.safetensors")
     changed = max((after[k] - before[k]).abs().max().item() for k in before)
     assert changed > 1e-6, "the policy update did not change the weights"
+    # `rlvr eval` on the final checkpoint reproduces the held-out accuracy the run logged (same settings)
+    ev = subprocess.run(
+        [sys.executable, "-m", "rlvr.cli", "eval", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert ev.returncode == 0, ev.stderr[-4000:]
+    report = json.loads(next(final.glob("eval-*/eval.json")).read_text())
+    assert report["metrics"]["avg@1"] == pytest.approx(records[-1]["eval/accuracy"], abs=1e-9)
 
 
 def test_corrupted_sync_stops_the_run(tmp_path, random_model):
@@ -98,3 +109,40 @@ def test_corrupted_sync_stops_the_run(tmp_path, random_model):
     assert out.returncode == 2, out.stderr[-4000:]
     assert "weight sync verification failed on rollout worker 0" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_rlvr_eval_reproduces_the_logged_held_out_accuracy(tmp_path):
+    """On the trained tiny model (non-trivial accuracy, varied lengths), `rlvr eval` on the final checkpoint
+    gives the same greedy accuracy and mean length as the run's own last evaluation."""
+    from rlvr.tiny.build import build_tiny
+
+    build_tiny()  # cached; built by the tiny tests earlier in the suite
+    repo = Path(__file__).resolve().parents[2]
+    run = tmp_path / "run"
+    overrides = [
+        "train.steps=1",
+        "train.prompts_per_step=4",
+        "rollout.samples_per_prompt=4",
+        "eval.every_steps=1",
+        "eval.at_start=false",
+        "eval.max_prompts=64",
+        "logging.tensorboard=false",
+        "logging.progress=false",
+        f"logging.run_dir={run}",
+    ]
+    out = rlvr_train(repo / "recipes" / "quickstart.yaml", *overrides)
+    assert out.returncode == 0, out.stderr[-4000:]
+    logged = read_metrics(run)[-1]
+    assert 0.05 < logged["eval/accuracy"] < 0.95, logged  # a check that can fail
+    ev = subprocess.run(
+        [sys.executable, "-m", "rlvr.cli", "eval", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert ev.returncode == 0, ev.stderr[-4000:]
+    report = json.loads(next((run / "checkpoints" / "step_000001").glob("eval-*/eval.json")).read_text())
+    assert report["metrics"]["num_prompts"] == 64
+    assert report["metrics"]["avg@1"] == pytest.approx(logged["eval/accuracy"], abs=1e-9)
+    assert report["metrics"]["length/mean"] == pytest.approx(logged["eval/length/mean"], abs=1e-9)
