@@ -109,3 +109,15 @@ def test_named_weights_are_full_tensors_under_zero(model_dir, tmp_path, stage):
     assert learner.global_step == 1
     for name, tensor in learner.state_dict_full().items():
         assert torch.equal(tensor, after[name]), name
+
+
+def test_new_learner_after_the_world_was_destroyed_outside_deepspeed(model_dir):
+    # An in-process vLLM engine tears the world group down through torch, not deepspeed.comm; DeepSpeed's
+    # cached groups then point at a dead group and the next engine failed with "Group ... is not registered"
+    # (the tiny build inside a test session hit this after the rollout tests).
+    import torch.distributed as dist
+
+    _learner(model_dir, zero_stage=0)
+    dist.destroy_process_group()
+    learner = _learner(model_dir, zero_stage=2)
+    assert dist.is_initialized() and next(iter(learner.named_weights()))[1].numel() > 0
