@@ -146,3 +146,37 @@ def test_rlvr_eval_reproduces_the_logged_held_out_accuracy(tmp_path):
     assert report["metrics"]["num_prompts"] == 64
     assert report["metrics"]["avg@1"] == pytest.approx(logged["eval/accuracy"], abs=1e-9)
     assert report["metrics"]["length/mean"] == pytest.approx(logged["eval/length/mean"], abs=1e-9)
+
+    # the exported HF folder, decoded greedily by transformers, reaches the same accuracy as vLLM did
+    export = subprocess.run(
+        [sys.executable, "-m", "rlvr.cli", "export", str(run), str(tmp_path / "export")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert export.returncode == 0, export.stderr[-4000:]
+    assert _hf_greedy_accuracy(tmp_path / "export", 64) == pytest.approx(report["metrics"]["avg@1"], abs=1e-9)
+
+
+def _hf_greedy_accuracy(model_dir: Path, n: int) -> float:
+    """Greedy accuracy of a plain transformers model on the first n held-out prompts, as the run formats them."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rlvr.config import validate_dict
+    from rlvr.data.loaders import load_dataset_rows
+    from rlvr.data.synthetic import is_correct
+    from rlvr.run import prompt_token_ids
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    recipe, _ = validate_dict({"model": {"path": str(model_dir)}})
+    rows = load_dataset_rows(recipe.data.eval, tokenizer=tok)[:n]
+    correct = 0
+    with torch.no_grad():
+        for row in rows:
+            ids = torch.tensor([prompt_token_ids(tok, row)])
+            out = model.generate(ids, do_sample=False, max_new_tokens=64, eos_token_id=tok.eos_token_id)
+            correct += is_correct(tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True), row["answer"])
+    return correct / len(rows)
