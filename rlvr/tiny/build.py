@@ -20,6 +20,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -132,7 +134,7 @@ def build_tiny(
             shutil.rmtree(stale, ignore_errors=True)
         tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
         try:
-            report = _build_into(tmp, zero_stage=zero_stage, log=log)
+            report = _build_in_subprocess(tmp, zero_stage=zero_stage)
             if target.exists():
                 shutil.rmtree(target)
             os.replace(tmp, target)
@@ -143,6 +145,21 @@ def build_tiny(
         f"{report['eval']['greedy_accuracy']:.1%}, solve buckets at T=1 {report['eval']['solve_buckets']}"
     )
     return target
+
+
+def _build_in_subprocess(tmp: Path, *, zero_stage: int) -> dict[str, Any]:
+    """Run ``_build_into`` in a fresh interpreter and return its report.
+
+    The build starts a DeepSpeed learner and then an in-process vLLM engine; both keep process-wide
+    ``torch.distributed`` state. In a caller that has its own (a test session, a driver about to start
+    engines), mixing them failed with "process group not initialized/registered" errors, so the build
+    never runs in the caller's process. Its output goes to the caller's stdout/stderr.
+    """
+    cmd = [sys.executable, "-m", "rlvr.tiny.build", "--into", str(tmp), "--zero-stage", str(zero_stage)]
+    proc = subprocess.run(cmd, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"tiny build failed (exit {proc.returncode}): {' '.join(cmd)}")
+    return json.loads((tmp / REPORT).read_text())
 
 
 def _build_into(tmp: Path, *, zero_stage: int, log: Callable[[str], None]) -> dict[str, Any]:
@@ -215,4 +232,9 @@ def run(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     _parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(_parser)
-    raise SystemExit(run(_parser.parse_args()))
+    _parser.add_argument("--into", default=None, help=argparse.SUPPRESS)  # build_tiny's child process
+    _args = _parser.parse_args()
+    if _args.into:
+        _build_into(Path(_args.into), zero_stage=_args.zero_stage, log=print)
+        raise SystemExit(0)
+    raise SystemExit(run(_args))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -113,11 +115,23 @@ def test_named_weights_are_full_tensors_under_zero(model_dir, tmp_path, stage):
 
 def test_new_learner_after_the_world_was_destroyed_outside_deepspeed(model_dir):
     # An in-process vLLM engine tears the world group down through torch, not deepspeed.comm; DeepSpeed's
-    # cached groups then point at a dead group and the next engine failed with "Group ... is not registered"
-    # (the tiny build inside a test session hit this after the rollout tests).
-    import torch.distributed as dist
+    # cached groups then point at a dead group and the next engine failed with "Group ... is not registered".
+    # Run in a child process: destroying the world here would poison later in-process engines of the session.
+    import subprocess
+    import sys
 
-    _learner(model_dir, zero_stage=0)
-    dist.destroy_process_group()
-    learner = _learner(model_dir, zero_stage=2)
-    assert dist.is_initialized() and next(iter(learner.named_weights()))[1].numel() > 0
+    script = f"""
+import torch.distributed as dist
+from rlvr.learner.engine import Learner
+from rlvr.learner.settings import LearnerSettings
+Learner({str(model_dir)!r}, LearnerSettings(zero_stage=0, lr=1e-3, dist_timeout_s=120))
+dist.destroy_process_group()
+learner = Learner({str(model_dir)!r}, LearnerSettings(zero_stage=2, lr=1e-3, dist_timeout_s=120))
+assert dist.is_initialized() and next(iter(learner.named_weights()))[1].numel() > 0
+print("second learner ok")
+"""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT")
+    }
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0 and "second learner ok" in out.stdout, out.stderr[-3000:]

@@ -116,7 +116,7 @@ def test_rlvr_eval_reproduces_the_logged_held_out_accuracy(tmp_path):
     gives the same greedy accuracy and mean length as the run's own last evaluation."""
     from rlvr.tiny.build import build_tiny
 
-    build_tiny()  # cached; built by the tiny tests earlier in the suite
+    build_tiny()  # built once per cache (in a child process), then cached
     repo = Path(__file__).resolve().parents[2]
     run = tmp_path / "run"
     overrides = [
