@@ -40,6 +40,9 @@ SMALL = [
     "rollout.samples_per_prompt=8",
     f"rollout.max_response_tokens={RESPONSE_TOKENS}",
     "learner.updates_per_step=2",
+    # two steps sit inside the quickstart's warm-up, where the policy barely moves and ERC/clip metrics
+    # would have nothing to act on; start at the recipe's lr instead
+    "learner.lr_schedule.warmup_updates=0",
     "checkpoint.every_steps=0",
     "eval.every_steps=0",
     "logging.tensorboard=false",
