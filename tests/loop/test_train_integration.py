@@ -65,6 +65,19 @@ def rlvr_train(recipe: Path, *args: str, env: dict | None = None) -> subprocess.
     )
 
 
+def rlvr_eval(run_dir: Path, step_dir: Path) -> dict:
+    """`rlvr eval RUN_DIR` (latest checkpoint, the recipe's settings); returns the report it wrote."""
+    out = subprocess.run(
+        [sys.executable, "-m", "rlvr.cli", "eval", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=run_dir.parent,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    return json.loads(next(step_dir.glob("eval-*/eval.json")).read_text())
+
+
 def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
@@ -91,15 +104,7 @@ def test_two_steps_two_ranks_zero2(tmp_path, random_model):
     changed = max((after[k] - before[k]).abs().max().item() for k in before)
     assert changed > 1e-6, "the policy update did not change the weights"
     # `rlvr eval` on the final checkpoint reproduces the held-out accuracy the run logged (same settings)
-    ev = subprocess.run(
-        [sys.executable, "-m", "rlvr.cli", "eval", str(run)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-    )
-    assert ev.returncode == 0, ev.stderr[-4000:]
-    report = json.loads(next(final.glob("eval-*/eval.json")).read_text())
+    report = rlvr_eval(run, final)
     assert report["metrics"]["avg@1"] == pytest.approx(records[-1]["eval/accuracy"], abs=1e-9)
 
 
@@ -134,15 +139,7 @@ def test_rlvr_eval_reproduces_the_logged_held_out_accuracy(tmp_path):
     assert out.returncode == 0, out.stderr[-4000:]
     logged = read_metrics(run)[-1]
     assert 0.05 < logged["eval/accuracy"] < 0.95, logged  # a check that can fail
-    ev = subprocess.run(
-        [sys.executable, "-m", "rlvr.cli", "eval", str(run)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-    )
-    assert ev.returncode == 0, ev.stderr[-4000:]
-    report = json.loads(next((run / "checkpoints" / "step_000001").glob("eval-*/eval.json")).read_text())
+    report = rlvr_eval(run, run / "checkpoints" / "step_000001")
     assert report["metrics"]["num_prompts"] == 64
     assert report["metrics"]["avg@1"] == pytest.approx(logged["eval/accuracy"], abs=1e-9)
     assert report["metrics"]["length/mean"] == pytest.approx(logged["eval/length/mean"], abs=1e-9)
