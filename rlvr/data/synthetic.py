@@ -57,7 +57,6 @@ class Level:
 # ``#### n`` instead of ``\\boxed{n}`` (see the module docstring).
 QUESTION_FRACTION = 0.5
 HASH_ANSWER_FRACTION = 0.7
-STYLES = ("plain", "question")
 
 
 # Ordered from trivial to out of reach for a ~1 M-parameter char model after a short SFT. Most

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlvr.eval.metrics import compute_eval_metrics
+from rlvr.eval.metrics import DEFAULT_BREAKDOWN_FIELDS, compute_eval_metrics
 
-BREAKDOWN_FIELDS = ("difficulty", "level", "subject", "data_source", "prompt_style")
 # A breakdown field with at most this many values also gets flat `accuracy/<field>/<value>` summary keys.
 MAX_SUMMARY_GROUPS = 8
 
@@ -52,9 +51,9 @@ def evaluate_prompts(
             samples.append(
                 {"correct": bool(res.correct), "answer": res.extracted, "length": len(c.token_ids)}
             )
-        fields = {f: row[f] for f in BREAKDOWN_FIELDS if f in row}
+        fields = {f: row[f] for f in DEFAULT_BREAKDOWN_FIELDS if f in row}
         records.append({"prompt_id": row.get("id", i), "fields": fields, "samples": samples})
-    result = compute_eval_metrics(records, breakdown_fields=BREAKDOWN_FIELDS)
+    result = compute_eval_metrics(records, breakdown_fields=DEFAULT_BREAKDOWN_FIELDS)
     summary = {key: value for key, value in result["metrics"].items() if isinstance(value, int | float)}
     summary["accuracy"] = result["metrics"][f"avg@{result['n']}"]
     for field, groups_by_value in result["breakdown"].items():
