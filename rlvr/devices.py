@@ -1,7 +1,7 @@
 """Process-level runtime defaults for the real stack (vLLM, DeepSpeed, torch) on this device.
 
 On CPU the vLLM build needs an explicit KV-cache size, both cores, loopback sockets and an
-in-process engine for fast start-up (see shared notes: cpu-stack). Values already set in the
+in-process engine for fast start-up (docs/cpu.md says why). Values already set in the
 environment win, so a cluster launcher can override any of them.
 """
 

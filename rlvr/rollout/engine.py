@@ -1,7 +1,7 @@
 """The rollout engine: a thin, typed wrapper around ``vllm.LLM`` for RL sampling, scoring and live weight pushes.
 
 One ``RolloutEngine`` owns one vLLM engine. The same code runs on CPU (in-process engine, fp32, eager, KV
-cache sized from the config; see shared notes: cpu-stack) and on GPU (vLLM's own executor, sleep mode on).
+cache sized from the config; docs/cpu.md says why) and on GPU (vLLM's own executor, sleep mode on).
 
 Logprob convention: the engine is built with ``logprobs_mode="raw_logprobs"``, so the logprob returned for a
 sampled token is ``log_softmax(logits)`` of the *unmodified* model distribution, i.e. before temperature,
@@ -25,7 +25,7 @@ from rlvr.devices import apply_runtime_env
 
 # Tensors named "<prefix>layers.<i>.<...>" belong to decoder layer i. Fused vLLM parameters (qkv_proj,
 # gate_up_proj) are built from several HF tensors of one layer, so a chunk boundary may only fall between
-# layers: splitting q/k/v across two reload calls leaves NaN weights (measured, shared notes: cpu-stack).
+# layers: splitting q/k/v across two reload calls left NaN weights in the engine (measured on vLLM 0.32).
 _LAYER_RE = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 
 

@@ -5,7 +5,7 @@ byte-level BPE with no merges and exactly Qwen2's pre-tokenizer/normalizer/decod
 transformers 5.x forces ``Qwen2Tokenizer`` for every ``qwen2`` model folder (``qwen2`` is in
 ``MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS``, so the pinned ``tokenizer_class`` is ignored) and
 that class rebuilds the pipeline from vocab + merges; a WordLevel char vocab then silently loses
-spaces and newlines (shared notes: cpu-stack, last section). Built this way, ``Qwen2Tokenizer``,
+spaces and newlines (seen with transformers 5.19 and 5.23). Built this way, ``Qwen2Tokenizer``,
 ``PreTrainedTokenizerFast`` and vLLM's tokenizer all produce the same ids, and since all 256 bytes
 are in the vocabulary no input character is ever dropped. It is wrapped as
 ``PreTrainedTokenizerFast`` with a compact ChatML-like chat template (one special token per role); the class is still pinned in
