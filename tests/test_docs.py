@@ -3,7 +3,7 @@
 Guards, each run on the current files and on a known-bad sample:
 - no line carries shell residue (heredoc markers, redirections into a doc, `sed -n ...p`, `wc -l README.md`);
 - every `rlvr ...` line in a code fence parses with the real CLI parser (and a named recipe loads with its
-  overrides);
+  overrides); every ```yaml fence, merged onto the quickstart recipe, validates;
 - every repository path named in README/docs/launch/docker exists, or is one the quickstart writes, or is an
   allow-listed user-side placeholder;
 - no file points at documents outside the repository.
@@ -136,6 +136,25 @@ def recipe_problems(args, line: str, where: str) -> list[str]:
     return [f"{where}: {line!r}: {i}" for i in issues if i.level == "error"]
 
 
+def yaml_problems(text: str, name: str) -> list[str]:
+    """Every ```yaml fence is a recipe fragment: merged onto the quickstart recipe, it must validate."""
+    from rlvr.config.loader import deep_merge, read_yaml, resolve_base, validate_dict
+
+    quickstart = ROOT / "recipes/quickstart.yaml"
+    base = resolve_base(quickstart, read_yaml(quickstart))
+    problems = []
+    for start, info, lines in fenced_blocks(text):
+        if info not in ("yaml", "yml"):
+            continue
+        try:
+            _, issues = validate_dict(deep_merge(base, yaml.safe_load("\n".join(lines))), f"{name}:{start}")
+        except Exception as exc:  # RecipeError names the key; a YAML error the line
+            problems.append(f"{name}:{start}: {exc}")
+            continue
+        problems += [f"{name}:{start}: {i}" for i in issues if i.level == "error"]
+    return problems
+
+
 def quickstart_outputs() -> tuple[str, set[int]]:
     """The quickstart's run directory and the steps it writes checkpoints at."""
     recipe = yaml.safe_load((ROOT / "recipes/quickstart.yaml").read_text())
@@ -204,6 +223,11 @@ def test_rlvr_commands_parse(doc: Path):
     assert cli_problems(doc.read_text(), doc.name) == []
 
 
+@pytest.mark.parametrize("doc", DOCS, ids=[str(p.relative_to(ROOT)) for p in DOCS])
+def test_yaml_examples_validate(doc: Path):
+    assert yaml_problems(doc.read_text(), doc.name) == []
+
+
 @pytest.mark.parametrize("source", DOCS + LAUNCH, ids=[str(p.relative_to(ROOT)) for p in DOCS + LAUNCH])
 def test_named_paths_exist(source: Path):
     assert path_problems(source.read_text(), source) == []
@@ -241,6 +265,9 @@ rlvr train recipes/gsm8k_grpo.yaml \\
   model.path=/models/x
 ```
 See shared notes: cpu-stack and algorithms.md §1.1.
+```yaml
+model: {path: tiny, precision: bf16}
+```
 EOF
 wc -l README.md
 """
@@ -261,6 +288,7 @@ def test_checks_catch_the_old_defects():
     paths = path_problems(BAD_README, ROOT / "README.md")
     assert any("step_000020" in p for p in paths) and any("gsm8k_grpo.yaml" in p for p in paths)
     assert len(pointer_problems(BAD_README, "bad")) == 1
+    assert any("precision" in p for p in yaml_problems(BAD_README, "bad"))
 
 
 def test_quickstart_checkpoints_are_valid_paths():
