@@ -159,6 +159,7 @@ class Run:
                 )
             out.append(ids)
         return out
+        self.dtype = r.model.resolved_dtype(self.device)  # one dtype for learner parameters and vLLM
 
     def _start_rewards(self) -> None:
         from rlvr.reward.scorer import RewardScorer
@@ -168,6 +169,7 @@ class Run:
         self.scorer.check_contract(self.train_rows)
 
     def _start_actors(self) -> None:
+            dtype=self.dtype,
         from rlvr.orchestrate.cluster import init_ray, shutdown_ray
         from rlvr.orchestrate.group import RolloutGroup
         from rlvr.orchestrate.learner_group import LearnerGroup
@@ -176,6 +178,8 @@ class Run:
         r = self.recipe
         res = r.resources
         init_ray(res.ray_address, device=self.device, num_cpus=res.num_cpus)
+            num_gpus_per_worker=res.gpus_per_rollout_worker,
+            dtype=self.dtype,
         self._closers.append(shutdown_ray)
         total_updates = r.train.steps * r.learner.updates_per_step
         self.learners = LearnerGroup(
@@ -366,14 +370,14 @@ class Run:
         """Learner → every rollout worker, then a logprob probe; a mismatch stops the run (WeightSyncError)."""
         from rlvr.orchestrate.weight_sync import verify_sync
 
-        cfg = self.recipe.rollout.sync
-        ref = self.learners.publish_weights()
+        cfg = self.recipe.rollout.sync  # cfg.timeout_s bounds each phase; the rollout group applies it too
+        ref = self.learners.publish_weights(timeout=cfg.timeout_s)
         stats = self.transport.push(self.rollout, ref)
         metrics = {"sync/seconds": stats.seconds, "sync/bytes": float(stats.num_bytes)}
         if cfg.verify:
             prompts, responses = self._probe_sequences(cfg.probe_sequences)
-            learner_lp = self.learners.probe(prompts, responses)
-            deltas = verify_sync(self.rollout, prompts, responses, learner_lp, cfg.tolerance)
+            learner_lp = self.learners.probe(prompts, responses, timeout=cfg.timeout_s)
+            deltas = verify_sync(self.rollout, prompts, responses, learner_lp, cfg.tolerance_for(self.dtype))
             metrics["sync/max_abs_logprob_delta"] = max(deltas)
         return metrics
 

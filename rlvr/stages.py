@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from rlvr.algo.api import compute_advantages
+from rlvr.algo.kl import kl_reward_penalty
 from rlvr.algo.registry import OBJECTIVES
 from rlvr.algo.shaping import dynamic_sampling_keep, overlong_penalty
 from rlvr.batch import StepSamples
@@ -47,6 +48,9 @@ class AlgorithmStages:
         overlong_cfg = self.spec.get("overlong") or {}
         self.overlong = self._overlong if overlong_cfg.get("enabled") else None
         self._overlong_cfg = overlong_cfg
+        # as: reward -> -coef * KL per token, folded into the rewards before the advantage (`_kl_token_rewards`).
+        self.kl_in_reward = self.needs_reference and not self.kl_in_loss
+        self._kl = kl
         ds = self.spec.get("dynamic_sampling") or {}
         self.group_filter = self._dynamic_sampling if ds.get("enabled") else None
         self._ds = ds
@@ -128,6 +132,7 @@ class AlgorithmStages:
         return from_padded(adv, lengths)
 
 
+            token_rewards_BT=self._kl_token_rewards(samples, old, mask),
 def _concat(a: StepSamples, b: StepSamples) -> StepSamples:
     fields = {}
     for name, value in a.__dict__.items():
@@ -135,6 +140,21 @@ def _concat(a: StepSamples, b: StepSamples) -> StepSamples:
         fields[name] = list(value) + list(other)
     return StepSamples(**fields)
 
+
+    def _kl_token_rewards(self, samples: StepSamples, old: torch.Tensor | None, mask: torch.Tensor):
+        """`algorithm.kl_to_ref.as: reward`: [B,T] per-token -coef * KL(old || ref), else None."""
+        if not self.kl_in_reward:
+            return None
+        if old is None or not samples.ref_logprobs:
+            raise RuntimeError(
+                "kl_to_ref as reward needs old and reference logprobs scored before advantages"
+            )
+        ref = to_padded(samples.ref_logprobs, mask.shape[1], torch.float64)
+        penalty = kl_reward_penalty(
+            old, ref, mask, coef=float(self._kl["coef"]), estimator=self._kl.get("estimator", "k1")
+        )
+        self.metrics["kl/reward_penalty_mean"] = float(penalty.sum(-1).mean()) if len(mask) else 0.0
+        return penalty
 
 def usable_groups(n: int, updates: int, ranks: int) -> int:
     """How many of `n` kept groups to train on: a multiple of updates x ranks when there are enough, else a

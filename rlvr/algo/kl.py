@@ -1,4 +1,4 @@
-"""Per-token KL-to-reference estimators (verl `kl_penalty_forward`; spec §0.2, T8).
+"""Per-token KL-to-reference estimators (as verl's `kl_penalty_forward`).
 
 Names: "k1", "abs", "k2", "k3" (low-variance KL, GRPO's choice). A `+` suffix ("k3+") keeps the forward value
 of the named estimator and takes the gradient of k2 (straight-through), as verl does. The same estimate serves
@@ -62,10 +62,20 @@ def kl_reward_penalty(
     coef: float,
     estimator: str = "k1",
 ) -> Tensor:
-    """[B,T] per-token reward -coef * KL(old || ref) for KL-in-reward (verl `apply_kl_penalty`).
+    """[B,T] per-token reward for `kl_to_ref.as: reward` (as verl's `apply_kl_penalty`, OpenRLHF's KL reward).
 
-    Pass the result as `token_rewards_BT` to `compute_advantages`: outcome estimators add its row sum to the
-    reward, REINFORCE++ uses it per token. No gradient flows (rewards are constants).
+    With m the response mask and k the named estimator (k1: log pi_old - log pi_ref)::
+
+        r_kl[b, t] = -coef * k(old_logprobs[b, t], ref_logprobs[b, t]) * m[b, t]
+
+    Pass it as `token_rewards_BT` to `compute_advantages`. Outcome-reward estimators (grpo, dr_grpo, rloo,
+    qae, reinforce_pp_baseline) then use the penalised sequence reward
+
+        R'_b = R_b - coef * sum_t m[b, t] * k(old[b, t], ref[b, t])
+
+    in place of R_b (before the group baseline/normalisation); REINFORCE++ adds r_kl per token to the
+    discounted return. Verdict-based estimators (w_reinforce, lens) ignore rewards. The penalty uses the
+    behaviour policy's logprobs, so it is a constant: no gradient flows through it.
     """
     with torch.no_grad():
         kl = kl_estimate(old_logprobs_BT, ref_logprobs_BT, estimator)

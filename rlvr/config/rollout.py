@@ -9,19 +9,35 @@ from pydantic import Field
 
 from rlvr.config.base import StrictModel
 
+FLOAT32_TOLERANCE = 1e-4
+HALF_PRECISION_TOLERANCE = 5e-2
+
 
 class SyncConfig(StrictModel):
     """How weights pushed from the learner are checked inside each rollout worker.
 
     After every push each worker scores ``probe_sequences`` fixed sequences; the max |Δlogprob| against the
-    learner's own logprobs on the same tokens must stay within ``tolerance`` or the run stops.
+    learner's own logprobs on the same tokens must stay within ``tolerance`` or the run stops. The default
+    tolerance follows ``model.dtype`` (half precision cannot agree to fp32 precision).
     """
 
     verify: bool = True
-    # fp32 on CPU agrees to ~1e-6 (measured); bf16 on GPU needs a looser value such as 5e-2.
-    tolerance: float = Field(1e-4, gt=0)
+    tolerance: float | None = Field(
+        None,
+        gt=0,
+        description="max |Δlogprob| of the probe; None = by model.dtype: 1e-4 for float32 (CPU agrees to "
+        "~1e-6, measured), 5e-2 for bfloat16/float16 (half-precision kernels differ by ~1e-2)",
+    )
     probe_sequences: int = Field(2, ge=1)
-    timeout_s: float = Field(300.0, gt=0)
+    timeout_s: float = Field(
+        300.0, gt=0, description="deadline of each sync phase: publish, push to every worker, and the probe"
+    )
+
+    def tolerance_for(self, dtype: str) -> float:
+        """The probe tolerance for a resolved model dtype: the explicit value, else the dtype's default."""
+        if self.tolerance is not None:
+            return self.tolerance
+        return HALF_PRECISION_TOLERANCE if dtype in ("bfloat16", "float16") else FLOAT32_TOLERANCE
 
 
 class RolloutConfig(StrictModel):
@@ -34,7 +50,6 @@ class RolloutConfig(StrictModel):
     top_p: float = Field(1.0, gt=0, le=1)
     # 0 (or -1) disables top-k, as in vLLM.
     top_k: int = Field(0, ge=-1)
-    eval_temperature: float = Field(0.0, ge=0)
     num_workers: int = Field(1, ge=1)
 
     # Engine settings. On CPU the KV cache must be sized explicitly (vLLM's memory probe misreads this VM).

@@ -20,7 +20,7 @@ class LRScheduleConfig(StrictModel):
 
 
 class LearnerConfig(StrictModel):
-    """DeepSpeed learner group: parallelism, optimiser and mini-batching."""
+    """DeepSpeed learner group: parallelism, optimiser and mini-batching (the dtype is `model.dtype`)."""
 
     num_ranks: int = Field(1, ge=1, description="data-parallel DeepSpeed ranks (Ray actors)")
     zero_stage: Literal[0, 1, 2, 3] = 2
@@ -35,7 +35,6 @@ class LearnerConfig(StrictModel):
     micro_batch_tokens: int = Field(
         4096, ge=1, description="token budget of one forward/backward micro-batch per rank"
     )
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     gradient_checkpointing: bool = False
     offload_optimizer: bool = False
     collective_timeout_s: float = Field(300.0, gt=0, description="deadline of every collective")
@@ -99,4 +98,8 @@ class ResourcesConfig(StrictModel):
     cpus_per_learner: float = Field(1.0, ge=0)
     cpus_per_rollout_worker: float = Field(0.0, ge=0)
     gpus_per_learner: float = Field(0.0, ge=0)
-    gpus_per_rollout_worker: float = Field(0.0, ge=0)
+    gpus_per_rollout_worker: float | None = Field(
+        None,
+        ge=0,
+        description="Ray GPUs per rollout actor; None = rollout.tensor_parallel_size on CUDA, 0 on CPU",
+    )

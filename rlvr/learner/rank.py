@@ -22,8 +22,13 @@ from rlvr.learner.rl_tensors import from_padded, gather_response, pad_sequences,
 from rlvr.learner.settings import LearnerSettings
 
 
-def learner_settings(config: LearnerConfig, *, seed: int, total_updates: int) -> LearnerSettings:
-    """The recipe's learner section as engine settings (the LR schedule counts optimizer updates)."""
+def learner_settings(
+    config: LearnerConfig, *, seed: int, total_updates: int, dtype: str = "float32"
+) -> LearnerSettings:
+    """The recipe's learner section as engine settings (the LR schedule counts optimizer updates).
+
+    ``dtype`` is the resolved ``model.dtype`` (one key for the learner and the rollout engine).
+    """
     return LearnerSettings(
         zero_stage=config.zero_stage,
         lr=config.lr,
@@ -34,7 +39,7 @@ def learner_settings(config: LearnerConfig, *, seed: int, total_updates: int) ->
         warmup_steps=config.lr_schedule.warmup_updates,
         total_steps=max(total_updates, 1),
         min_lr_ratio=config.lr_schedule.min_lr_ratio,
-        dtype=config.dtype,
+        dtype=dtype,
         seed=seed,
         dist_timeout_s=config.collective_timeout_s,
         gradient_checkpointing=config.gradient_checkpointing,
@@ -71,7 +76,7 @@ class LearnerRank:
             overrides = {"zero_optimization": {"offload_optimizer": {"device": "cpu"}}}
         self.learner = Learner(
             model_path,
-            learner_settings(config, seed=seed, total_updates=total_updates),
+            learner_settings(config, seed=seed, total_updates=total_updates, dtype=dtype),
             ds_config_overrides=overrides,
         )
         random.seed(seed + rank)
@@ -137,6 +142,7 @@ class LearnerRank:
             ref_lp = self._forward(p, r, with_entropy=False, model=self.reference)[0] if reference else None
             for k, i in enumerate(batch):
                 n = len(responses[i])
+        dtype: str = "float32",
                 out["old_logprobs"][i] = from_padded(lp[k : k + 1], [n])[0]
                 if entropy:
                     out["old_entropy"][i] = from_padded(ent[k : k + 1], [n])[0]

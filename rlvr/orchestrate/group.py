@@ -57,6 +57,12 @@ class RolloutGroup:
             cores with the learners (a 2-CPU cluster otherwise leaves learners pending).
         start_timeout_s: Deadline for engine start-up (vLLM import + model load).
         max_restarts: Replacements allowed per worker over the group's life.
+        num_gpus_per_worker: Ray GPUs reserved per actor (``resources.gpus_per_rollout_worker``); None =
+            ``tensor_parallel_size`` on CUDA, 0 on CPU.
+        dtype: Engine dtype, the resolved ``model.dtype`` (None: the engine's device default).
+
+    Weight pushes, refits and the sync probe use ``config.sync.timeout_s`` as their deadline; generation and
+    scoring use ``config.call_timeout_s``.
     """
 
     def __init__(
@@ -70,8 +76,14 @@ class RolloutGroup:
         num_cpus_per_worker: float = 0.0,
         start_timeout_s: float = 600.0,
         max_restarts: int = 1,
+        num_gpus_per_worker: float | None = None,
+        dtype: str | None = None,
     ) -> None:
         self.model_path = str(model_path)
+        self.dtype = dtype
+        if num_gpus_per_worker is None:
+            num_gpus_per_worker = config.tensor_parallel_size if device == "cuda" else 0.0
+        self._num_gpus = num_gpus_per_worker
         self.config = config
         self.seed = seed
         self.device = device
@@ -89,9 +101,8 @@ class RolloutGroup:
         self.start_seconds = time.perf_counter() - t0
 
     def _spawn(self, rank: int) -> Any:
-        gpus = self.config.tensor_parallel_size if self.device == "cuda" else 0
-        return self._actor_cls.options(num_cpus=self._num_cpus, num_gpus=gpus).remote(
-            rank, self.model_path, self.config, self.seed + rank, self.device
+        return self._actor_cls.options(num_cpus=self._num_cpus, num_gpus=self._num_gpus).remote(
+            rank, self.model_path, self.config, self.seed + rank, self.device, self.dtype
         )
 
     def _wait_ready(self, rank: int) -> dict[str, Any]:
@@ -130,25 +141,29 @@ class RolloutGroup:
         self.workers[rank] = self._spawn(rank)
         self._wait_ready(rank)
         for ref, kwargs in self._pushes:
-            self._get(self.workers[rank].update_weights.remote(ref, **kwargs), rank, "refit", self._timeout)
+            ref_call = self.workers[rank].update_weights.remote(ref, **kwargs)
+            self._get(ref_call, rank, "refit", self.config.sync.timeout_s)
 
     @property
     def _timeout(self) -> float:
         return self.config.call_timeout_s
 
-    def _run(self, what: str, calls: dict[int, tuple[str, tuple, dict]]) -> dict[int, Any]:
+    def _run(
+        self, what: str, calls: dict[int, tuple[str, tuple, dict]], timeout: float | None = None
+    ) -> dict[int, Any]:
         """Submit one call per listed worker, then collect in rank order, replacing dead workers once."""
+        deadline = timeout or self._timeout
         refs = {rank: getattr(self.workers[rank], m).remote(*a, **kw) for rank, (m, a, kw) in calls.items()}
         results = {}
         for rank, ref in refs.items():
             try:
-                results[rank] = self._get(ref, rank, what, self._timeout)
+                results[rank] = self._get(ref, rank, what, deadline)
             except _WorkerDied as died:
                 self._restart(rank, died.cause)
                 method, args, kwargs = calls[rank]
                 ref = getattr(self.workers[rank], method).remote(*args, **kwargs)
                 try:
-                    results[rank] = self._get(ref, rank, what, self._timeout)
+                    results[rank] = self._get(ref, rank, what, deadline)
                 except _WorkerDied as again:
                     raise RolloutWorkerError(f"rollout worker {rank} died again during {what}") from again
         return results
@@ -199,7 +214,7 @@ class RolloutGroup:
     ) -> list[list[list[float]]]:
         """Every worker scores all sequences (the sync probe); ``out[rank]`` is that worker's scores."""
         calls = {rank: ("score", (prompt_ids, response_ids), {}) for rank in range(self.num_workers)}
-        results = self._run("sync probe", calls)
+        results = self._run("sync probe", calls, timeout=self.config.sync.timeout_s)
         return [results[rank] for rank in range(self.num_workers)]
 
     def update_weights(
@@ -231,7 +246,7 @@ class RolloutGroup:
             rank: ("update_weights", (ref,), {**kwargs, "corrupt": rank == corrupt_worker})
             for rank in range(self.num_workers)
         }
-        results = self._run("weight update", calls)
+        results = self._run("weight update", calls, timeout=self.config.sync.timeout_s)
         return [results[rank] for rank in range(self.num_workers)]
 
     def collective_rpc(self, method: str, kwargs: dict[str, Any] | None = None) -> list[Any]:

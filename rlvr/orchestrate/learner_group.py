@@ -41,6 +41,7 @@ class LearnerGroup:
         reference: Also keep a frozen reference copy (for KL-to-reference terms).
         num_cpus / num_gpus: Ray resources per rank.
         master_addr: Address of rank 0 for torch.distributed (loopback on one machine).
+        dtype: Parameter dtype, the resolved ``model.dtype`` ("float32", "bfloat16" or "float16").
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class LearnerGroup:
         master_addr: str = "127.0.0.1",
         start_timeout_s: float = 600.0,
         total_updates: int = 1,
+        dtype: str = "float32",
     ) -> None:
         self.config = config
         self.timeout = config.collective_timeout_s
@@ -74,6 +76,7 @@ class LearnerGroup:
                 device=device,
                 reference=reference,
                 total_updates=total_updates,
+                dtype=dtype,
             )
             for r in range(world)
         ]
@@ -109,13 +112,19 @@ class LearnerGroup:
         """Run the optimizer updates of one RL step; `updates[r]` is rank r's list of mini-batch plans."""
         return self._all("update", updates, spec=spec, step=step)
 
-    def publish_weights(self) -> Any:
-        """Every rank joins the gather; rank 0's object-store reference to (name, tensor) pairs is returned."""
-        return self._all("publish_weights")[0]
+    def publish_weights(self, timeout: float | None = None) -> Any:
+        """Every rank joins the gather; rank 0's object-store reference to (name, tensor) pairs is returned.
 
-    def probe(self, prompt_ids: list[list[int]], response_ids: list[list[int]]) -> list[list[float]]:
+        ``timeout`` (the recipe's ``rollout.sync.timeout_s``) replaces the collective deadline for this call.
+        """
+        return self._all("publish_weights", timeout=timeout)[0]
+
+    def probe(
+        self, prompt_ids: list[list[int]], response_ids: list[list[int]], timeout: float | None = None
+    ) -> list[list[float]]:
         """Learner logprobs of fixed probe sequences (computed on every rank, rank 0's returned)."""
-        return self._all("probe", [prompt_ids] * self.world_size, [response_ids] * self.world_size)[0]
+        n = self.world_size
+        return self._all("probe", [prompt_ids] * n, [response_ids] * n, timeout=timeout)[0]
 
     def save(self, directory: str) -> None:
         self._all("save", [directory] * self.world_size)

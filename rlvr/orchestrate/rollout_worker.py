@@ -45,11 +45,20 @@ class RolloutWorker:
         config: The recipe's rollout section.
         seed: Engine seed.
         device: "cpu" or "cuda".
+        dtype: Engine dtype (the resolved ``model.dtype``); None = the engine's device default.
     """
 
-    def __init__(self, rank: int, model_path: str, config: RolloutConfig, seed: int, device: str) -> None:
+    def __init__(
+        self,
+        rank: int,
+        model_path: str,
+        config: RolloutConfig,
+        seed: int,
+        device: str,
+        dtype: str | None = None,
+    ) -> None:
         self.rank = rank
-        self.engine = RolloutEngine(model_path, config, seed=seed, device=device)
+        self.engine = RolloutEngine(model_path, config, seed=seed, device=device, dtype=dtype)
 
     def ready(self) -> dict[str, Any]:
         """Return ``health()``; the group calls it once with a deadline after creating the actor."""

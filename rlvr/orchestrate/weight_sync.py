@@ -269,7 +269,7 @@ def sync_weights(
     first responses of the step), computed with the weights being pushed.
 
     Raises:
-        WeightSyncError: The probe disagrees beyond ``sync.tolerance`` on some worker.
+        WeightSyncError: The probe disagrees beyond ``sync.tolerance_for(dtype)`` on some worker.
         ValueError: Verification is on but no probe was given.
     """
     probe_given = None not in (probe_prompt_ids, probe_response_ids, learner_logprobs)
@@ -279,7 +279,11 @@ def sync_weights(
     if sync.verify:
         t0 = time.perf_counter()
         maxima = verify_sync(
-            rollout_group, probe_prompt_ids, probe_response_ids, learner_logprobs, sync.tolerance
+            rollout_group,
+            probe_prompt_ids,
+            probe_response_ids,
+            learner_logprobs,
+            sync.tolerance_for(rollout_group.dtype or "float32"),
         )
         stats.verify_seconds = time.perf_counter() - t0
         stats.verify_max_delta = max(maxima)

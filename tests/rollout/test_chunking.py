@@ -68,7 +68,9 @@ def test_non_contiguous_layer_is_rejected() -> None:
 
 def test_rollout_config_defaults_and_strictness() -> None:
     cfg = RolloutConfig()
-    assert cfg.sync.verify and cfg.sync.tolerance == 1e-4
+    assert cfg.sync.verify and cfg.sync.tolerance is None
+    assert cfg.sync.tolerance_for("float32") == 1e-4 and cfg.sync.tolerance_for("bfloat16") == 5e-2
+    assert RolloutConfig(sync={"tolerance": 1e-3}).sync.tolerance_for("bfloat16") == 1e-3
     assert cfg.max_model_len == cfg.max_prompt_tokens + cfg.max_response_tokens
     with pytest.raises(ValidationError):
         RolloutConfig(kv_cache_mb=64)
