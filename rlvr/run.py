@@ -159,7 +159,6 @@ class Run:
                 )
             out.append(ids)
         return out
-        self.dtype = r.model.resolved_dtype(self.device)  # one dtype for learner parameters and vLLM
 
     def _start_rewards(self) -> None:
         from rlvr.reward.scorer import RewardScorer
@@ -169,7 +168,6 @@ class Run:
         self.scorer.check_contract(self.train_rows)
 
     def _start_actors(self) -> None:
-            dtype=self.dtype,
         from rlvr.orchestrate.cluster import init_ray, shutdown_ray
         from rlvr.orchestrate.group import RolloutGroup
         from rlvr.orchestrate.learner_group import LearnerGroup
@@ -178,10 +176,9 @@ class Run:
         r = self.recipe
         res = r.resources
         init_ray(res.ray_address, device=self.device, num_cpus=res.num_cpus)
-            num_gpus_per_worker=res.gpus_per_rollout_worker,
-            dtype=self.dtype,
         self._closers.append(shutdown_ray)
         total_updates = r.train.steps * r.learner.updates_per_step
+        self.dtype = r.model.resolved_dtype(self.device)  # one dtype for learner parameters and vLLM
         self.learners = LearnerGroup(
             self.model_path,
             r.learner,
@@ -191,6 +188,7 @@ class Run:
             num_cpus=res.cpus_per_learner if res.placement == "disaggregated" else 0.0,
             num_gpus=res.gpus_per_learner,
             total_updates=total_updates,
+            dtype=self.dtype,
         )
         self._closers.append(self.learners.shutdown)
         self.rollout = RolloutGroup(
@@ -199,6 +197,8 @@ class Run:
             seed=r.seed,
             device=self.device,
             num_cpus_per_worker=res.cpus_per_rollout_worker,
+            num_gpus_per_worker=res.gpus_per_rollout_worker,
+            dtype=self.dtype,
         )
         self._closers.append(self.rollout.shutdown)
         self.transport = make_transport(self.device)

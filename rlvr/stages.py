@@ -44,13 +44,13 @@ class AlgorithmStages:
         kl = self.spec.get("kl_to_ref") or {}
         self.needs_reference = bool(kl) and float(kl.get("coef", 0.0)) != 0.0
         self.kl_in_loss = self.needs_reference and kl.get("as", "loss") == "loss"
+        # as: reward -> -coef * KL per token, folded into the rewards before the advantage (`_kl_token_rewards`).
+        self.kl_in_reward = self.needs_reference and not self.kl_in_loss
+        self._kl = kl
         self.loss_spec = {k: v for k, v in self.spec.items() if k not in ("dynamic_sampling", "overlong")}
         overlong_cfg = self.spec.get("overlong") or {}
         self.overlong = self._overlong if overlong_cfg.get("enabled") else None
         self._overlong_cfg = overlong_cfg
-        # as: reward -> -coef * KL per token, folded into the rewards before the advantage (`_kl_token_rewards`).
-        self.kl_in_reward = self.needs_reference and not self.kl_in_loss
-        self._kl = kl
         ds = self.spec.get("dynamic_sampling") or {}
         self.group_filter = self._dynamic_sampling if ds.get("enabled") else None
         self._ds = ds
@@ -123,6 +123,7 @@ class AlgorithmStages:
             torch.tensor(samples.group_ids),
             mask,
             old,
+            token_rewards_BT=self._kl_token_rewards(samples, old, mask),
             **self.estimator_kwargs,
         )
         per_sample = adv.sum(-1) / mask.sum(-1).clamp(min=1)
@@ -130,16 +131,6 @@ class AlgorithmStages:
         self.metrics["advantage/abs_mean"] = float(per_sample.abs().mean())
         self.metrics["advantage/zero_frac"] = float((per_sample == 0).double().mean())
         return from_padded(adv, lengths)
-
-
-            token_rewards_BT=self._kl_token_rewards(samples, old, mask),
-def _concat(a: StepSamples, b: StepSamples) -> StepSamples:
-    fields = {}
-    for name, value in a.__dict__.items():
-        other = getattr(b, name)
-        fields[name] = list(value) + list(other)
-    return StepSamples(**fields)
-
 
     def _kl_token_rewards(self, samples: StepSamples, old: torch.Tensor | None, mask: torch.Tensor):
         """`algorithm.kl_to_ref.as: reward`: [B,T] per-token -coef * KL(old || ref), else None."""
@@ -155,6 +146,15 @@ def _concat(a: StepSamples, b: StepSamples) -> StepSamples:
         )
         self.metrics["kl/reward_penalty_mean"] = float(penalty.sum(-1).mean()) if len(mask) else 0.0
         return penalty
+
+
+def _concat(a: StepSamples, b: StepSamples) -> StepSamples:
+    fields = {}
+    for name, value in a.__dict__.items():
+        other = getattr(b, name)
+        fields[name] = list(value) + list(other)
+    return StepSamples(**fields)
+
 
 def usable_groups(n: int, updates: int, ranks: int) -> int:
     """How many of `n` kept groups to train on: a multiple of updates x ranks when there are enough, else a

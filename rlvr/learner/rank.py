@@ -62,6 +62,7 @@ class LearnerRank:
         device: str,
         reference: bool = False,
         total_updates: int = 1,
+        dtype: str = "float32",
     ) -> None:
         os.environ.update(
             RANK=str(rank),
@@ -142,7 +143,6 @@ class LearnerRank:
             ref_lp = self._forward(p, r, with_entropy=False, model=self.reference)[0] if reference else None
             for k, i in enumerate(batch):
                 n = len(responses[i])
-        dtype: str = "float32",
                 out["old_logprobs"][i] = from_padded(lp[k : k + 1], [n])[0]
                 if entropy:
                     out["old_entropy"][i] = from_padded(ent[k : k + 1], [n])[0]
