@@ -10,9 +10,10 @@ import logging
 import time
 from typing import Any
 
-from rlvr.batch import StepSamples, group_slices
+from rlvr.batch import StepSamples
 from rlvr.config import Recipe
 from rlvr.run import Run
+from rlvr.step_metrics import sample_metrics
 
 log = logging.getLogger("rlvr.loop")
 
@@ -26,9 +27,10 @@ def train(recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None =
         while run.step < recipe.train.steps and not run.stop_requested:
             t0 = time.perf_counter()
             timer: dict[str, float] = {}
+            run.reward_rounds = []  # the reward pool's metrics of every generation round of this step
             samples = timed(timer, "generate", generate, run)
             timed(timer, "reward", reward, run, samples)
-            samples = timed(timer, "filter", filter_groups, run, samples)
+            generated, samples = timed(timer, "filter", filter_groups, run, samples)
             run.prefetch_next()  # one-step-off async: the next batch generates while the learners update
             run.rollout_sleep()  # colocated placement: free the shared device for the learners
             timed(timer, "logprobs", old_logprobs, run, samples)
@@ -37,7 +39,8 @@ def train(recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None =
             run.rollout_wake()
             sync_metrics = timed(timer, "sync", sync, run)
             run.step += 1
-            last = step_metrics(run, samples, update_metrics, sync_metrics, timer, time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            last = step_metrics(run, generated, samples, update_metrics, sync_metrics, timer, seconds)
             if recipe.eval.every_steps and run.step % recipe.eval.every_steps == 0:
                 last.update(run.evaluate())
             run.logger.log(run.step, last)
@@ -61,7 +64,8 @@ def generate(run: Run) -> StepSamples:
 
 def reward(run: Run, samples: StepSamples) -> None:
     """Score every completion in the sandboxed verifier pool (raises if too many items error)."""
-    results, run.reward_metrics = run.scorer.score(samples.texts, samples.rows, samples.lengths)
+    results, pool_metrics = run.scorer.score(samples.texts, samples.rows, samples.lengths)
+    run.reward_rounds.append((len(samples), pool_metrics))
     samples.rewards = [r.score for r in results]
     samples.correct = [bool(r.correct) for r in results]
     samples.answers = [r.extracted for r in results]
@@ -69,10 +73,13 @@ def reward(run: Run, samples: StepSamples) -> None:
         samples.rewards = run.overlong(samples.rewards, samples.lengths)
 
 
-def filter_groups(run: Run, samples: StepSamples) -> StepSamples:
-    """DAPO dynamic sampling: keep groups that carry signal, topping up with fresh prompts if configured."""
+def filter_groups(run: Run, samples: StepSamples) -> tuple[StepSamples, StepSamples]:
+    """DAPO dynamic sampling: keep groups that carry signal, topping up with fresh prompts if configured.
+
+    Returns everything generated this step (all rounds) and the samples to train on.
+    """
     if run.group_filter is None:
-        return samples
+        return samples, samples
     return run.group_filter(samples, run)
 
 
@@ -99,35 +106,17 @@ def sync(run: Run) -> dict[str, float]:
 
 def step_metrics(
     run: Run,
-    samples: StepSamples,
+    generated: StepSamples,
+    trained: StepSamples,
     update_metrics: dict[str, float],
     sync_metrics: dict[str, float],
     timer: dict[str, float],
     step_seconds: float,
 ) -> dict[str, Any]:
-    """What one step logs: reward, accuracy, lengths (correct vs wrong), learner and sync metrics, time."""
-    lengths = samples.lengths
-    n = max(len(samples), 1)
-    right = [length for length, c in zip(lengths, samples.correct) if c]
-    wrong = [length for length, c in zip(lengths, samples.correct) if not c]
-    groups = group_slices(samples.group_ids)
-    solved = [sum(samples.correct[i] for i in g) for g in groups]
-    metrics: dict[str, Any] = {
-        "reward/mean": sum(samples.rewards) / n,
-        "accuracy/mean": sum(samples.correct) / n,
-        "accuracy/all_correct_groups": sum(s == len(g) for s, g in zip(solved, groups)) / max(len(groups), 1),
-        "accuracy/all_wrong_groups": sum(s == 0 for s in solved) / max(len(groups), 1),
-        "response_length/mean": sum(lengths) / n,
-        "response_length/max": max(lengths, default=0),
-        "response_length/correct_mean": sum(right) / len(right) if right else 0.0,
-        "response_length/wrong_mean": sum(wrong) / len(wrong) if wrong else 0.0,
-        "response_length/truncated_frac": sum(samples.truncated) / n,
-        "time/step_s": step_seconds,
-        "throughput/tokens_per_s": (sum(lengths) + sum(map(len, samples.prompt_ids)))
-        / max(step_seconds, 1e-9),
-    }
+    """What one step logs: what the policy generated (reward, accuracy, lengths; before any group filter),
+    what the filter kept, the reward pool over all rounds, learner and sync metrics, time."""
+    metrics = sample_metrics(generated, trained, run.reward_rounds, step_seconds)
     metrics.update({f"time/{k}_s": v for k, v in timer.items()})
-    metrics.update({k.replace("reward/", "reward_pool/", 1): v for k, v in run.reward_metrics.items()})
     metrics.update(run.algorithm.metrics)
     metrics.update(update_metrics)
     metrics.update(sync_metrics)

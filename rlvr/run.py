@@ -22,7 +22,7 @@ from rlvr.batch import StepSamples, group_slices, plan_micro_batches, split_grou
 from rlvr.config import Recipe
 from rlvr.devices import apply_runtime_env
 from rlvr.metrics_log import MetricsLogger
-from rlvr.sampler import PromptSampler
+from rlvr.sampler import PromptSampler, rollout_seed
 from rlvr.stages import AlgorithmStages
 
 log = logging.getLogger("rlvr.run")
@@ -47,7 +47,7 @@ class Run:
         self.recipe = recipe
         self.recipe_dir = Path(recipe_dir or ".").resolve()
         self.step = 0
-        self.reward_metrics: dict[str, float] = {}
+        self.reward_rounds: list[tuple[int, dict[str, float]]] = []  # (samples, pool metrics) per round
         self.run_dir = Path(recipe.run_dir)
         self._closers: list[Any] = []
         self.stop_requested = False
@@ -247,13 +247,13 @@ class Run:
             done.set_result(StepSamples(**state))
             self._pending = done
 
-    def rollout_step(self, indices: list[int], seed_offset: int = 0, step: int | None = None) -> StepSamples:
-        """Generate for the given training rows; the sampling seed is a function of (seed, step)."""
+    def rollout_step(self, indices: list[int], gen_round: int = 0, step: int | None = None) -> StepSamples:
+        """Generate for the given training rows; the sampling seed is a function of (seed, step, round)."""
         r = self.recipe
         n = r.rollout.samples_per_prompt
         prompts = [self.train_prompt_ids[i] for i in indices]
         step = self.step if step is None else step
-        seed = (r.seed * 1_000_003 + step * 7919 + seed_offset) % 2**31
+        seed = rollout_seed(r.seed, step, gen_round)
         groups = self.rollout.generate(
             prompts,
             n=n,
@@ -264,7 +264,7 @@ class Run:
             seed=seed,
         )
         samples = StepSamples([], [], [], [], [], [], [])
-        base = seed_offset * len(indices)
+        base = gen_round * len(indices)  # group ids stay unique across the rounds of one step
         for q, (row_index, completions) in enumerate(zip(indices, groups)):
             for c in completions:
                 samples.group_ids.append(base + q)

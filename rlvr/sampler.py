@@ -1,11 +1,13 @@
-"""Deterministic prompt sampling by epoch, with a resumable cursor.
+"""Deterministic prompt sampling by epoch, with a resumable cursor, and the rollouts' sampling seeds.
 
 The order of epoch ``e`` is a permutation seeded by ``(seed, e)``, so the data order after a resume is
-exactly the order an uninterrupted run would have used: the state is just ``(epoch, cursor)``.
+exactly the order an uninterrupted run would have used: the state is just ``(epoch, cursor)``. Sampling
+seeds are a function of ``(seed, step, generation round)`` only, for the same reason.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 
@@ -60,3 +62,17 @@ class PromptSampler:
                 f"the training set has {self.num_rows} rows but the checkpoint was taken with {state['num_rows']}"
             )
         self.state = SamplerState(int(state["epoch"]), int(state["cursor"]))
+
+
+def rollout_seed(run_seed: int, step: int, gen_round: int = 0) -> int:
+    """Base sampling seed of one generation round of one step; sample ``k`` of the round uses ``base + k``.
+
+    Round 0 (every step's batch) keeps the layout ``run_seed * 1000003 + step * 7919``. Dynamic sampling's
+    top-up rounds (``gen_round >= 1``) each draw their base from a hash of ``(run_seed, step, gen_round)``,
+    so a round never replays another round's streams (a base of ``round 0 + gen_round`` did, shifted by one
+    sample). Only the inputs decide the seed, so a resumed run draws the same samples.
+    """
+    if gen_round == 0:
+        return (run_seed * 1_000_003 + step * 7919) % 2**31
+    digest = hashlib.blake2b(f"{run_seed}:{step}:{gen_round}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % 2**31

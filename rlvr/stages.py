@@ -77,11 +77,15 @@ class AlgorithmStages:
         )
         return [i for i, k in enumerate(keep.tolist()) if k]
 
-    def _dynamic_sampling(self, samples: StepSamples, run: Run) -> StepSamples:
-        """DAPO: drop groups without signal; generate more prompts until the step is full (or give up)."""
+    def _dynamic_sampling(self, samples: StepSamples, run: Run) -> tuple[StepSamples, StepSamples]:
+        """DAPO: drop groups without signal; generate more prompts until the step is full (or give up).
+
+        Returns every sample generated this step (all rounds, for the metrics) and the samples to train on.
+        """
         from rlvr.loop import reward
 
         want = run.recipe.train.prompts_per_step
+        generated = samples
         kept = samples.select(self._keep(samples))
         rounds = 1
         max_rounds = int(self._ds.get("max_gen_batches", 0) or 0)
@@ -93,8 +97,9 @@ class AlgorithmStages:
                         "(every group was all-correct or all-wrong); raise max_gen_batches or disable it"
                     )
                 break
-            extra = run.rollout_step(run.sampler.next_indices(), seed_offset=rounds)
+            extra = run.rollout_step(run.sampler.next_indices(), gen_round=rounds)
             reward(run, extra)
+            generated = _concat(generated, extra)
             extra = extra.select(self._keep(extra))
             kept = _concat(kept, extra)
             rounds += 1
@@ -109,7 +114,7 @@ class AlgorithmStages:
         allowed = set(groups_kept[:usable])
         self.metrics["filter/generation_rounds"] = float(rounds)
         self.metrics["filter/kept_groups"] = float(len(allowed))
-        return kept.select([i for i, g in enumerate(kept.group_ids) if g in allowed])
+        return generated, kept.select([i for i, g in enumerate(kept.group_ids) if g in allowed])
 
     def advantages(self, samples: StepSamples) -> list[list[float]]:
         lengths = samples.lengths
