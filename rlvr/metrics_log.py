@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -20,6 +21,32 @@ CONSOLE_KEYS = (
     ("sync/max_abs_logprob_delta", "sync_dlp", "{:.1e}"),
     ("time/step_s", "s/step", "{:.1f}"),
 )
+
+
+class MetricsSinkError(RuntimeError):
+    """A configured metrics sink cannot work here (its package is missing); the message says what to do."""
+
+
+def check_sinks(*, tensorboard: bool = False, wandb_cfg: Any = None) -> None:
+    """Fail before a run starts when a sink the recipe enables has no package to write with."""
+    if tensorboard and not _importable("tensorboard"):
+        raise MetricsSinkError(
+            "logging.tensorboard is true but the tensorboard package is not installed: "
+            "pip install tensorboard (rlvr's cpu and gpu extras include it), or set logging.tensorboard: false"
+        )
+    if wandb_cfg is not None and getattr(wandb_cfg, "enabled", False) and not _importable("wandb"):
+        raise MetricsSinkError(
+            "logging.wandb.enabled is true but the wandb package is not installed: pip install wandb "
+            "(rlvr's cpu and gpu extras include it), or set logging.wandb.enabled: false"
+        )
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def _plain(value: Any) -> Any:
@@ -50,6 +77,7 @@ class MetricsLogger:
         self.total_steps = total_steps
         self.progress = progress and os.environ.get("RLVR_PROGRESS", "1") != "0"
         self._jsonl = open(self.run_dir / "metrics.jsonl", "a") if jsonl else None  # noqa: SIM115
+        check_sinks(tensorboard=tensorboard, wandb_cfg=wandb_cfg)
         self._tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
