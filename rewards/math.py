@@ -1,9 +1,12 @@
 """Verifiable math rewards: `math` (boxed answers) and `gsm8k` (`#### 42`, boxed or `Answer:`).
 
-Comparison runs in tiers (algorithms.md §M): normalised string match, then Math-Verify's
-`verify(gold, pred)` with the gold first. Integer golds are strict (`42` accepts `42`, `42.0`, `42,000`
-style separators, never `84/2`). Pathological predictions (exponent towers, deep nesting, very long
-answers, code-like text) never reach sympy.
+Comparison runs in tiers: the answer's shape is reduced first (formatting wrappers, choice letters,
+`m+n=113` equations, units; see `rewards.math_forms`), then a normalised string match, then for an
+integer gold an exact value check (`42`, `042`, `42.0`, `10^6`-style arithmetic through the bounded
+evaluator in `rewards.safe_arith`), and for other golds Math-Verify's `verify(gold, pred)` with the
+gold first. Pathological predictions (exponent towers, huge factorials, deep nesting, very long
+answers, code-like text) are refused before sympy, after normalisation. The rule for each class is in
+docs/rewards.md.
 
 These functions are meant to run inside `rlvr.reward.sandbox.VerifierPool` workers: Math-Verify uses
 `signal.alarm` (main thread only) and sympy can hang or execute injected code, so the trainer process
@@ -15,52 +18,85 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import NamedTuple
 
 from rewards.math_extract import (
     DEFAULT_TAIL_CHARS,
+    answer_unit,
     clean_answer,
     extract_answer,
     extract_gold,
+    graded_text,
     integer_value,
     is_integer_answer,
     normalize_answer,
-    split_think,
 )
+from rewards.math_forms import canonical_unit, choice_parts, equation_rhs
+from rewards.safe_arith import safe_value
 from rlvr.reward.registry import register_reward
 from rlvr.reward.types import RewardResult
 
 MAX_SYMBOLIC_CHARS = 200
 MAX_BRACE_DEPTH = 8
+MAX_FACTORIAL_DIGITS = 3
 _NESTED_POWER_RE = re.compile(r"\^\s*\{[^{}]*\^|\^\s*\(?[^{}\s]*\^|\*\*[^*]*\*\*")
-_BIG_EXPONENT_RE = re.compile(r"(?:\^\s*\{?\s*|\*\*\s*)\d{4,}|!\s*!|\d{5,}\s*!")
+_BIG_EXPONENT_RE = re.compile(r"(?:\^\s*\{?\s*-?\s*|\*\*\s*)\d{4,}|!\s*!")
 _CODE_RE = re.compile(r"__|\bimport\b|\blambda\b|\beval\b|\bexec\b|\bos\.|\bsys\.|[`;'\"]")
+_FACTORIAL_ARG_RE = re.compile(r"(?<![\d.])(\d+)\s*$")
+
+
+class Verdict(NamedTuple):
+    """The outcome of comparing one gold with one prediction; `guard` names a layer that decided it."""
+
+    correct: bool
+    guard: str | None = None
+
+
+def _factorial_too_large(answer: str) -> bool:
+    """A `!` must follow a literal integer of at most MAX_FACTORIAL_DIGITS digits (`(10^{10})!` is refused)."""
+    for i, ch in enumerate(answer):
+        if ch != "!" or (i > 0 and answer[i - 1] == "\\"):
+            continue
+        m = _FACTORIAL_ARG_RE.search(answer[:i])
+        if m is None or len(m.group(1)) > MAX_FACTORIAL_DIGITS:
+            return True
+    return False
 
 
 def unsafe_for_sympy(answer: str) -> str | None:
-    """Why an extracted answer must not be parsed symbolically, or None if it is safe.
+    """Why an answer must not be parsed symbolically, or None if it is safe.
 
-    Guards from prime_math's `should_allow_eval` and Dr. GRPO: huge or nested exponents and deep
-    nesting can make sympy run for minutes or exhaust memory; code-like text is never parsed.
+    Checks the answer as written and as it will be handed to Math-Verify (after `clean_answer`, which
+    rewrites `1e999999999` to `1\\times10^{999999999}`). Huge or nested exponents, large factorials
+    and deep nesting can make sympy run for minutes or exhaust memory; code-like text is never parsed.
     """
-    if len(answer) > MAX_SYMBOLIC_CHARS:
-        return "answer too long"
-    depth = max_depth = 0
-    for ch in answer:
-        depth += ch == "{"
-        depth -= ch == "}"
-        max_depth = max(max_depth, depth)
-    if max_depth > MAX_BRACE_DEPTH:
-        return "nesting too deep"
-    if _NESTED_POWER_RE.search(answer) or _BIG_EXPONENT_RE.search(answer):
-        return "exponent too large"
-    if _CODE_RE.search(answer):
-        return "code-like text"
+    for form in (answer, clean_answer(answer)):
+        if len(form) > MAX_SYMBOLIC_CHARS:
+            return "answer too long"
+        depth = max_depth = 0
+        for ch in form:
+            depth += ch == "{"
+            depth -= ch == "}"
+            max_depth = max(max_depth, depth)
+        if max_depth > MAX_BRACE_DEPTH:
+            return "nesting too deep"
+        if _NESTED_POWER_RE.search(form) or _BIG_EXPONENT_RE.search(form):
+            return "exponent too large"
+        if _factorial_too_large(form.replace("\\!", "")):
+            return "factorial too large"
+        if _CODE_RE.search(form):
+            return "code-like text"
     return None
 
 
-def _math_verify_equal(gold: str, pred: str, timeout_s: int) -> bool:
-    """Math-Verify comparison of two extracted answers, gold first (the function is asymmetric)."""
+def _math_verify_equal(gold: str, pred: str, timeout_s: int) -> Verdict:
+    """Math-Verify comparison of two extracted answers, gold first (the function is asymmetric).
+
+    Math-Verify's own timeouts would otherwise return "no match" silently; they come back as
+    `Verdict(False, "verify_timeout")` so the scorer counts them.
+    """
     from math_verify import LatexExtractionConfig, parse, verify
+    from math_verify.errors import TimeoutException
     from math_verify.parser import NormalizationConfig
 
     config = [
@@ -76,36 +112,94 @@ def _math_verify_equal(gold: str, pred: str, timeout_s: int) -> bool:
             ),
         )
     ]
-    # Only LaTeX extraction: ExprExtractionConfig goes through sympy's parse_expr, which evaluates code.
-    gold_parsed = parse(f"\\boxed{{{gold}}}", extraction_config=config, parsing_timeout=timeout_s)
-    pred_parsed = parse(f"\\boxed{{{pred}}}", extraction_config=config, parsing_timeout=timeout_s)
-    if not gold_parsed or not pred_parsed:
-        return False
-    return bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout_s))
+    try:
+        # Only LaTeX extraction: ExprExtractionConfig goes through sympy's parse_expr, which evaluates code.
+        gold_parsed = _quietly(parse, f"\\boxed{{{gold}}}", config, timeout_s)
+        pred_parsed = _quietly(parse, f"\\boxed{{{pred}}}", config, timeout_s)
+        if not gold_parsed or not pred_parsed:
+            return Verdict(False)
+        try:
+            return Verdict(
+                bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout_s, raise_on_error=True))
+            )
+        except TimeoutException:
+            raise
+        except Exception:
+            return Verdict(False)
+    except TimeoutException:
+        return Verdict(False, "verify_timeout")
 
 
-def answers_match(gold: str, pred: str, symbolic: bool = True, timeout_s: int = 1) -> bool:
-    """Tiered equivalence of a gold answer and an extracted prediction.
+def _quietly(parse, text: str, config: list, timeout_s: int) -> list:
+    """`parse` raising only its timeout; any other parse failure is "nothing parsed"."""
+    from math_verify.errors import TimeoutException
+
+    try:
+        return parse(text, extraction_config=config, parsing_timeout=timeout_s, raise_on_error=True)
+    except TimeoutException:
+        raise
+    except Exception:
+        return []
+
+
+def _reduce_shape(gold: str, pred: str) -> tuple[str, str] | Verdict:
+    """Apply the choice-letter, unit and equation rules; a Verdict when one of them decides."""
+    g_letter, g_rest = choice_parts(gold)
+    p_letter, p_rest = choice_parts(pred)
+    if g_letter is not None and not g_rest:
+        return Verdict(p_letter == g_letter)
+    if p_letter is not None:
+        if g_letter is not None:
+            return Verdict(p_letter == g_letter)
+        if not p_rest:
+            return Verdict(False)
+        pred = p_rest
+    elif g_letter is not None:
+        gold = g_rest
+    g_unit, p_unit = canonical_unit(answer_unit(gold)), canonical_unit(answer_unit(pred))
+    if g_unit is not None and p_unit is not None and g_unit != p_unit:
+        return Verdict(False)
+    if "=" not in gold:
+        pred = equation_rhs(pred) or pred
+    return gold, pred
+
+
+def compare_answers(gold: str, pred: str, symbolic: bool = True, timeout_s: int = 1) -> Verdict:
+    """Tiered equivalence of one gold answer and an extracted prediction (rules in docs/rewards.md).
 
     Args:
         gold: one gold answer (already extracted from `\\boxed{}` / `####`).
         pred: the extracted prediction.
-        symbolic: allow the Math-Verify tier (off = normalised string match only).
+        symbolic: allow the Math-Verify tier (off = string and exact-value match only).
         timeout_s: Math-Verify's own per-call timeout (signal based, so main thread only).
 
     Returns:
-        True when the prediction is equivalent to the gold answer.
+        Verdict(correct, guard): `guard` is "filter" or "verify_timeout" when that layer decided.
     """
+    shaped = _reduce_shape(gold, pred)
+    if isinstance(shaped, Verdict):
+        return shaped
+    gold, pred = shaped
     gold_norm, pred_norm = normalize_answer(gold), normalize_answer(pred)
     if not pred_norm:
-        return False
+        return Verdict(False)
     if gold_norm == pred_norm:
-        return True
+        return Verdict(True)
     if is_integer_answer(gold_norm):
-        return integer_value(pred_norm) == int(gold_norm)
-    if not symbolic or unsafe_for_sympy(pred) or unsafe_for_sympy(gold):
-        return False
+        value = integer_value(pred_norm)
+        if value is None:
+            value = safe_value(pred_norm)
+        return Verdict(value is not None and value == int(gold_norm))
+    if not symbolic:
+        return Verdict(False)
+    if unsafe_for_sympy(pred) or unsafe_for_sympy(gold):
+        return Verdict(False, "filter")
     return _math_verify_equal(clean_answer(gold), clean_answer(pred), timeout_s)
+
+
+def answers_match(gold: str, pred: str, symbolic: bool = True, timeout_s: int = 1) -> bool:
+    """True when the prediction is equivalent to the gold answer (see `compare_answers`)."""
+    return compare_answers(gold, pred, symbolic=symbolic, timeout_s=timeout_s).correct
 
 
 def verify_math(
@@ -113,7 +207,7 @@ def verify_math(
     answer: object,
     *,
     style: str = "boxed",
-    think: bool = False,
+    think: bool | str = "auto",
     tail_chars: int = DEFAULT_TAIL_CHARS,
     symbolic: bool = True,
     timeout_s: int = 1,
@@ -124,26 +218,30 @@ def verify_math(
         completion: the model's response text.
         answer: gold answer, or a list of acceptable gold answers.
         style: answer extraction, see `rewards.math_extract.extract_answer`.
-        think: the response must close a `<think>` block; only the text after it is graded.
+        think: "auto" (default: a response that opens `<think>` is graded only after `</think>`, and
+            is wrong without it), "require" / true (`</think>` is mandatory), "off" / false (ignore
+            think tags). See `rewards.math_extract.graded_text`.
         tail_chars: only the last `tail_chars` characters are searched for the answer.
         symbolic: enable the Math-Verify tier.
         timeout_s: Math-Verify's internal timeout per call (the sandbox enforces the hard limit).
 
     Returns:
         RewardResult with score 1.0 / 0.0; `format_ok` is False when the think block is unclosed or
-        no answer was found.
+        no answer was found; `guard` names the layer that refused the comparison, if one did.
     """
-    text = completion
-    if think:
-        text = split_think(completion)
-        if text is None:
-            return RewardResult(score=0.0, correct=False, format_ok=False)
+    text = graded_text(completion, think)
+    if text is None:
+        return RewardResult(score=0.0, correct=False, format_ok=False)
     pred = extract_answer(text, style=style, tail_chars=tail_chars)
     if pred is None:
         return RewardResult(score=0.0, correct=False, format_ok=False)
-    golds = extract_gold(answer)
-    correct = any(answers_match(g, pred, symbolic=symbolic, timeout_s=timeout_s) for g in golds)
-    return RewardResult(score=float(correct), correct=correct, extracted=pred[:200], format_ok=True)
+    guard = None
+    for gold in extract_gold(answer):
+        verdict = compare_answers(gold, pred, symbolic=symbolic, timeout_s=timeout_s)
+        if verdict.correct:
+            return RewardResult(score=1.0, correct=True, extracted=pred[:200], format_ok=True)
+        guard = guard or verdict.guard
+    return RewardResult(score=0.0, correct=False, extracted=pred[:200], format_ok=True, guard=guard)
 
 
 def _quiet_math_verify() -> None:
@@ -157,7 +255,7 @@ def math_reward(
     *,
     answer: object,
     style: str = "boxed",
-    think: bool = False,
+    think: bool | str = "auto",
     tail_chars: int = DEFAULT_TAIL_CHARS,
     symbolic: bool = True,
     timeout_s: int = 1,
@@ -182,7 +280,7 @@ def gsm8k_reward(
     *,
     answer: object,
     style: str = "auto",
-    think: bool = False,
+    think: bool | str = "auto",
     tail_chars: int = DEFAULT_TAIL_CHARS,
     symbolic: bool = True,
     timeout_s: int = 1,

@@ -1,7 +1,7 @@
 """Final-answer extraction and string normalisation for math rewards (pure Python, no sympy).
 
-Math-Verify alone ignores the answer format and grades the wrong span (algorithms.md §M), so rlvr
-extracts the final answer itself and only asks Math-Verify to compare two extracted answers.
+Math-Verify on a whole response grades whatever span it finds first, which is often not the final answer,
+so rlvr extracts the final answer itself and only asks Math-Verify to compare two extracted answers.
 Everything here works on a capped tail of the completion, so its cost is bounded whatever the model writes.
 """
 
@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import re
 
+from rewards.math_forms import strip_wrappers
+
+THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
+THINK_MODES = ("auto", "require", "off")
 DEFAULT_TAIL_CHARS = 600
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*")
@@ -25,6 +29,29 @@ def split_think(text: str) -> str | None:
     if pos < 0:
         return None
     return text[pos + len(THINK_CLOSE) :]
+
+
+def graded_text(text: str, think: bool | str = "auto") -> str | None:
+    """The part of a response that is graded, or None when a think block was opened and never closed.
+
+    Args:
+        text: the whole response.
+        think: "auto" (default): a response containing `</think>` is graded after its last `</think>`;
+            one that opens `<think>` without closing it is a format error (None); any other response is
+            graded whole. "require" (or True): the response must contain `</think>`. "off" (or False):
+            think tags are ignored and the whole response is graded.
+    """
+    mode = {True: "require", False: "off"}.get(think, think) if isinstance(think, bool) else think
+    if mode not in THINK_MODES:
+        raise ValueError(f"think must be one of {THINK_MODES} (or true/false), got {think!r}")
+    if mode == "off":
+        return text
+    after = split_think(text)
+    if after is not None:
+        return after
+    if mode == "require" or THINK_OPEN in text:
+        return None
+    return text
 
 
 def last_boxed(text: str) -> str | None:
@@ -144,8 +171,10 @@ _UNIT_WORDS = (
     r"centimeters?|kilometers?|degrees?|dollars?|cents?|hours?|minutes?|seconds?|days?|weeks?|years?|"
     r"pounds?|lbs?|kg|g|grams?|liters?|ml|gallons?|points?|ways|students|people|apples|cookies)"
 )
-_TRAILING_TEXT_RE = re.compile(r"\\(?:text|textbf|mathrm|mbox|textnormal)\{\s*" + _UNIT_WORDS + r"\s*\}\s*$")
-_TRAILING_WORD_RE = re.compile(r"(?<=[\d}])\s*" + _UNIT_WORDS + r"(?:\^?[23])?\s*$")
+_TRAILING_TEXT_RE = re.compile(
+    r"\\(?:text|textbf|mathrm|mbox|textnormal)\{\s*(?P<unit>" + _UNIT_WORDS + r")\s*\}(?:\^?[23])?\s*$"
+)
+_TRAILING_WORD_RE = re.compile(r"(?<=[\d}])\s*(?P<unit>" + _UNIT_WORDS + r")(?:\^?[23])?\s*$")
 _TEXT_RE = re.compile(r"\\(?:text|textbf|mathrm|mbox|textnormal|operatorname)\{([^{}]*)\}")
 _SCI_RE = re.compile(r"^(-?\d+(?:\.\d+)?)[eE]([+-]?\d+)$")
 _COMMA_INT_RE = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
@@ -161,7 +190,7 @@ def clean_answer(text: str) -> str:
     turns `6.02e23` into `6.02\\times10^{23}` (Math-Verify reads `e` as Euler's number) and
     `\\dfrac` into `\\frac`; removes thousands separators.
     """
-    s = text.strip().replace("\x00", "").replace("\u2212", "-")
+    s = strip_wrappers(text.replace("\x00", "").replace("\u2212", "-"))
     s = _SPACING_RE.sub("", s)
     for token in _DROP:
         s = s.replace(token, "")
@@ -176,6 +205,16 @@ def clean_answer(text: str) -> str:
     if sci:
         s = f"{sci.group(1)}\\times10^{{{int(sci.group(2))}}}"
     return s
+
+
+def answer_unit(text: str) -> str | None:
+    """The unit word after the number (`5 cm` -> `cm`, `\\text{12 apples}` -> `apples`), else None."""
+    s = _SPACING_RE.sub(" ", strip_wrappers(text.replace("\x00", ""))).rstrip(". ")
+    for pattern in (_TRAILING_TEXT_RE, _TRAILING_WORD_RE):
+        m = pattern.search(s)
+        if m:
+            return m.group("unit")
+    return None
 
 
 def _fix_fracs(s: str) -> str:

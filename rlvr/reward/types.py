@@ -21,6 +21,10 @@ class RewardResult:
         error: why scoring failed (exception, timeout, crash); None when it ran to the end.
         timed_out: the item hit the sandbox's wall-clock limit and its worker was killed.
         format_ok: the completion has the expected format (closed think block, an answer marker).
+        guard: the protection layer inside the reward that decided a wrong verdict without a full
+            comparison: "filter" (the answer was refused before symbolic parsing: too long, huge
+            exponent or factorial, code-like) or "verify_timeout" (Math-Verify's own timeout fired).
+            The scorer counts them (`reward/filtered`, `reward/verify_timeouts`); None otherwise.
     """
 
     score: float
@@ -29,6 +33,7 @@ class RewardResult:
     error: str | None = None
     timed_out: bool = False
     format_ok: bool = True
+    guard: str | None = None
 
     @property
     def failed(self) -> bool:
