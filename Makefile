@@ -4,6 +4,9 @@ PYTEST_ARGS ?=
 
 .PHONY: setup quickstart test test-slow lint format
 
+# The suite never reaches the network: models and datasets come from local files or the local cache.
+test test-slow: export HF_HUB_OFFLINE = 1
+
 setup:
 	@bash scripts/setup.sh
 

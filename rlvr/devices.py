@@ -1,25 +1,58 @@
-"""Process-level runtime defaults for the real stack (vLLM, DeepSpeed, torch) on this device.
+"""Process-level runtime settings for the real stack (vLLM, DeepSpeed, torch, Ray), and the one line that
+reports them at start.
 
-On CPU the vLLM build needs an explicit KV-cache size, both cores, loopback sockets and an
-in-process engine for fast start-up (docs/cpu.md says why). Values already set in the
-environment win, so a cluster launcher can override any of them.
+rlvr sets only what its own way of running needs, and only where nothing is set already (so a launcher or a
+user overrides any of it by exporting the variable):
+
+- On CPU, what the vLLM CPU build needs to run in-process next to the learners on a small machine
+  (`CPU_DEFAULTS`). The KV-cache size is not among them: every engine passes `kv_cache_memory_bytes`.
+- For the private single-machine Ray cluster that `rlvr train` starts when `resources.ray_address` is unset
+  (`LOCAL_CLUSTER_DEFAULTS`): the cluster listens on 127.0.0.1 only, so vLLM uses loopback too and Ray's
+  token authentication is off. Joining an existing cluster sets neither.
+
+Anything else (offline hub access, library verbosity, ...) is the user's choice: `resources.env` in the
+recipe, or the shell. docs/cpu.md explains each CPU setting.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 
 CPU_DEFAULTS = {
+    # In-process engine: starts in ~2 s instead of ~18 s on 2 cores, and a weight push hands tensors to the
+    # model worker directly (they would not cross vLLM's RPC as tensors).
     "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-    "VLLM_CPU_KVCACHE_SPACE": "1",
+    # vLLM's default binding reserves a core for an engine process and pins threads; with learners and
+    # engines sharing the cores that leaves the model one core.
     "VLLM_CPU_OMP_THREADS_BIND": "nobind",
-    "VLLM_HOST_IP": "127.0.0.1",
+    # Unset, Ray gives an actor as many threads as CPUs it reserved (1 for rollout workers, which reserve
+    # none) and vLLM lowers torch's thread count; rlvr's actors take turns on all cores.
     "OMP_NUM_THREADS": str(os.cpu_count() or 2),
-    "TOKENIZERS_PARALLELISM": "false",
-    "RAY_AUTH_MODE": "disabled",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
 }
+
+LOCAL_CLUSTER_DEFAULTS = {
+    # The local cluster binds to loopback; vLLM's own address lookup would pick the external interface.
+    "VLLM_HOST_IP": "127.0.0.1",
+    # A private loopback cluster of one driver: without this Ray creates and enforces a token in ~/.ray.
+    "RAY_AUTH_MODE": "disabled",
+}
+
+
+@dataclass
+class RuntimeEnv:
+    """What `apply_runtime_env` did: defaults it set, defaults the environment already set, recipe values."""
+
+    chosen: dict[str, str] = field(default_factory=dict)
+    kept: dict[str, str] = field(default_factory=dict)
+    recipe: dict[str, str] = field(default_factory=dict)
+
+    def line(self) -> str:
+        """One console line with every value in effect and where it came from."""
+        parts = [f"{k}={v}" for k, v in self.chosen.items()]
+        parts += [f"{k}={v} (already set)" for k, v in self.kept.items()]
+        parts += [f"{k}={v} (resources.env)" for k, v in self.recipe.items()]
+        return "rlvr: runtime env: " + (" ".join(parts) if parts else "nothing set")
 
 
 def has_cuda() -> bool:
@@ -29,17 +62,30 @@ def has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def apply_runtime_env(device: str = "auto") -> dict[str, str]:
-    """Set the environment defaults for ``device`` ("cpu", "cuda" or "auto") and return them.
+def runtime_defaults(device: str, *, local_cluster: bool = False) -> dict[str, str]:
+    """The variables rlvr sets when unset, for ``device`` ("cpu" or "cuda") and the kind of Ray cluster."""
+    env = dict(CPU_DEFAULTS) if device == "cpu" else {}
+    if local_cluster:
+        env |= LOCAL_CLUSTER_DEFAULTS
+    return env
 
-    Only unset variables are written. Call before importing vLLM.
+
+def apply_runtime_env(
+    device: str = "auto", *, local_cluster: bool = False, extra: dict[str, str] | None = None
+) -> RuntimeEnv:
+    """Set the runtime defaults for ``device`` ("cpu", "cuda" or "auto"), then the recipe's ``extra``.
+
+    Defaults are written only where a variable is unset; ``extra`` (`resources.env`) is written as given.
+    Call before importing vLLM.
     """
     if device == "auto":
         device = "cuda" if has_cuda() else "cpu"
-    applied: dict[str, str] = {}
-    if device == "cpu":
-        for key, value in CPU_DEFAULTS.items():
-            if key not in os.environ:
-                os.environ[key] = value
-            applied[key] = os.environ[key]
-    return applied
+    out = RuntimeEnv()
+    for key, value in runtime_defaults(device, local_cluster=local_cluster).items():
+        if key in os.environ:
+            out.kept[key] = os.environ[key]
+        else:
+            os.environ[key] = out.chosen[key] = value
+    for key, value in (extra or {}).items():
+        os.environ[key] = out.recipe[key] = str(value)
+    return out

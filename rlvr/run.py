@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +22,7 @@ import yaml
 from rlvr.batch import StepSamples, group_slices, plan_micro_batches, split_groups
 from rlvr.config import Recipe
 from rlvr.devices import apply_runtime_env
-from rlvr.metrics_log import MetricsLogger
+from rlvr.metrics_log import MetricsLogger, check_sinks
 from rlvr.sampler import PromptSampler, rollout_seed
 from rlvr.stages import AlgorithmStages
 
@@ -86,7 +87,10 @@ class Run:
 
         r = self.recipe
         self.device = resolve_device(r.device)
-        apply_runtime_env(self.device)
+        res = r.resources
+        env = apply_runtime_env(self.device, local_cluster=res.ray_address is None, extra=res.env)
+        print(env.line(), file=sys.stderr, flush=True)
+        check_sinks(tensorboard=r.logging.tensorboard, wandb_cfg=r.logging.wandb)  # before the slow start-up
         self.model_path = str(resolve_model(r, self.recipe_dir))
         self._load_data()
         self.algorithm = AlgorithmStages(r)
@@ -175,7 +179,7 @@ class Run:
 
         r = self.recipe
         res = r.resources
-        init_ray(res.ray_address, device=self.device, num_cpus=res.num_cpus)
+        init_ray(res.ray_address, device=self.device, num_cpus=res.num_cpus, env_vars=res.env)
         self._closers.append(shutdown_ray)
         total_updates = r.train.steps * r.learner.updates_per_step
         self.dtype = r.model.resolved_dtype(self.device)  # one dtype for learner parameters and vLLM

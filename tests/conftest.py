@@ -8,8 +8,8 @@ import pytest
 
 from rlvr.devices import apply_runtime_env
 
-# Before any test imports vLLM: in-process engine, explicit KV cache, both cores, loopback sockets.
-apply_runtime_env("cpu")
+# Before any test imports vLLM: the CPU engine's settings, and loopback for the local Ray clusters tests start.
+apply_runtime_env("cpu", local_cluster=True)
 
 
 def _cuda_available() -> bool:

@@ -103,3 +103,7 @@ class ResourcesConfig(StrictModel):
         ge=0,
         description="Ray GPUs per rollout actor; None = rollout.tensor_parallel_size on CUDA, 0 on CPU",
     )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="environment variables for the driver and every actor, e.g. {HF_HUB_OFFLINE: '1'}",
+    )

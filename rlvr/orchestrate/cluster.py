@@ -10,17 +10,18 @@ from typing import Any
 
 import ray
 
-from rlvr.devices import CPU_DEFAULTS, apply_runtime_env
+from rlvr.devices import apply_runtime_env, runtime_defaults
 
 
-def actor_env_vars(device: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment every rlvr actor starts with: the device's runtime defaults plus ``extra``.
+def actor_env_vars(
+    device: str, extra: dict[str, str] | None = None, *, local_cluster: bool = False
+) -> dict[str, str]:
+    """Environment every rlvr actor starts with: the runtime defaults (`rlvr.devices`) plus ``extra``.
 
     Values already set in the driver's environment win over the defaults, so a launcher can override them.
     """
-    env: dict[str, str] = {}
-    if device == "cpu":
-        env |= {key: os.environ.get(key, value) for key, value in CPU_DEFAULTS.items()}
+    defaults = runtime_defaults(device, local_cluster=local_cluster)
+    env = {key: os.environ.get(key, value) for key, value in defaults.items()}
     env |= extra or {}
     return env
 
@@ -46,10 +47,11 @@ def init_ray(
     Returns:
         ``ray.cluster_resources()`` of the cluster, for logging.
     """
-    apply_runtime_env(device)
+    local = address is None  # rlvr's own loopback cluster (see rlvr.devices.LOCAL_CLUSTER_DEFAULTS)
+    apply_runtime_env(device, local_cluster=local, extra=env_vars)
     if ray.is_initialized():
         return ray.cluster_resources()
-    runtime_env = {"env_vars": actor_env_vars(device, env_vars)}
+    runtime_env = {"env_vars": actor_env_vars(device, env_vars, local_cluster=local)}
     if address is None:
         ray.init(
             num_cpus=num_cpus,

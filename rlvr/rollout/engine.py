@@ -356,7 +356,7 @@ class RolloutEngine:
 def _build_llm(llm_cls: Any, kwargs: dict[str, Any], device: str) -> Any:
     """Construct ``vllm.LLM``; on CPU make the config's KV-cache size win over the environment.
 
-    vLLM's CPU platform lets the legacy ``VLLM_CPU_KVCACHE_SPACE`` (whole GiB, set by the runtime defaults)
+    vLLM's CPU platform lets the legacy ``VLLM_CPU_KVCACHE_SPACE`` (whole GiB, if the environment sets it)
     override ``kv_cache_memory_bytes``; hidden for the construction only, so the recipe value is used.
     """
     saved = os.environ.pop("VLLM_CPU_KVCACHE_SPACE", None) if device == "cpu" else None
