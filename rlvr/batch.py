@@ -61,6 +61,23 @@ def split_groups(group_ids: list[int], parts: int) -> list[list[int]]:
     return [[i for g in groups[p * per : (p + 1) * per] for i in g] for p in range(parts)]
 
 
+def minibatch_counts(samples: StepSamples, mini: list[int]) -> dict[str, int]:
+    """Global counts of one mini-batch (all ranks, all micro-batches) that the loss normalisers divide by.
+
+    ``global_tokens``: response tokens (token_mean, DRPO's KL share); ``global_sequences``: non-empty
+    responses (seq modes, Dr. GRPO); ``global_questions``: prompt groups (DRPO); ``global_correct_tokens``:
+    tokens of correct responses (ERC's positive-NLL term). Each is at least 1.
+    """
+    lengths = [len(samples.response_ids[i]) for i in mini]
+    correct = [bool(samples.correct[i]) for i in mini] if samples.correct else [False] * len(mini)
+    return {
+        "global_tokens": max(sum(lengths), 1),
+        "global_sequences": max(sum(1 for n in lengths if n), 1),
+        "global_questions": max(len({samples.group_ids[i] for i in mini}), 1),
+        "global_correct_tokens": max(sum(n for n, c in zip(lengths, correct) if c), 1),
+    }
+
+
 def pack_micro_batches(
     token_counts: list[int], budget: int, group_ids: list[int] | None = None
 ) -> list[list[int]]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from rlvr.batch import StepSamples, group_slices, plan_micro_batches, split_groups
+from rlvr.batch import StepSamples, group_slices, minibatch_counts, plan_micro_batches, split_groups
 from rlvr.config import Recipe
 from rlvr.devices import apply_runtime_env
 from rlvr.metrics_log import MetricsLogger, check_sinks
@@ -329,19 +329,14 @@ class Run:
             mini = [i for g in groups[u : u + per_update] for i in g]
             shards = self._rank_shards(samples, mini)
             plans = self._micro_plan(samples, shards)
-            tokens = sum(len(samples.response_ids[i]) for i in mini)
-            n_seq = (
-                len(groups[u : u + per_update])
-                if self.algorithm.is_objective
-                else sum(1 for i in mini if samples.response_ids[i])
-            )
+            counts = minibatch_counts(samples, mini)
             for rank, (shard, plan) in enumerate(zip(shards, plans)):
-                per_rank[rank].append(self._shard_payload(samples, shard, plan, tokens, n_seq))
+                per_rank[rank].append(self._shard_payload(samples, shard, plan, counts))
         outs = self.learners.update(per_rank, self.algorithm.loss_spec, self.step)
         keys = set().union(*outs)
         return {k: sum(o[k] for o in outs if k in o) / sum(1 for o in outs if k in o) for k in keys}
 
-    def _shard_payload(self, samples: StepSamples, shard, plan, tokens: int, n_seq: int) -> dict[str, Any]:
+    def _shard_payload(self, samples: StepSamples, shard, plan, counts: dict[str, int]) -> dict[str, Any]:
         def pick(values):
             return [values[i] for i in shard] if values else []
 
@@ -357,8 +352,7 @@ class Run:
             "rewards": pick(samples.rewards),
             "group_size": self.recipe.rollout.samples_per_prompt,
             "micro_batches": plan,
-            "global_tokens": max(tokens, 1),
-            "global_sequences": max(n_seq, 1),
+            **counts,
         }
 
     def rollout_sleep(self) -> None:

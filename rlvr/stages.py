@@ -38,6 +38,10 @@ class AlgorithmStages:
             # DRPO's length reward 1 - |o|/C uses the generation budget (the reference pads to it), not the
             # padded width of whichever micro-batch a response lands in.
             loss["kwargs"]["max_tokens"] = recipe.rollout.max_response_tokens
+        agg_c = self.spec.get("loss_scale_factor")
+        if self.spec.get("aggregation") == "seq_mean_token_sum_norm" and agg_c is None:
+            # Dr. GRPO's constant C is the generation budget; the padded width differs between micro-batches.
+            self.spec["loss_scale_factor"] = recipe.rollout.max_response_tokens
         self.is_objective = loss["name"] in OBJECTIVES
         modifiers = [m.get("name") for m in self.spec.get("modifiers") or []]
         self.needs_old_entropy = "erc" in modifiers

@@ -1,4 +1,4 @@
-"""Loss aggregation (pipeline stage E; verl `agg_loss`, spec §0.1, T3).
+"""Loss aggregation (pipeline stage E; verl `agg_loss`; docs/algorithms.md "Aggregation modes").
 
 Every mode is registered with `@register_aggregation` and has the signature
 `fn(loss_BT, mask_BT, *, token_normaliser, seq_normaliser, loss_scale_factor) -> scalar`.
@@ -6,10 +6,12 @@ Every mode is registered with `@register_aggregation` and has the signature
 For data-parallel / micro-batch invariance pass the normalisers from outside: a learner that accumulates
 micro-batch gradients by summation and averages across `world` ranks passes
 `token_normaliser = global_minibatch_tokens / world` (token_mean) and `seq_normaliser = global_nonempty_seqs / world`
-(seq modes). Left None, they default to this call's own counts.
+(seq modes). Left None, they default to this call's own counts. Counted over the whole mini-batch, they make
+the gradient of every mode independent of how the mini-batch is cut into ranks and micro-batches.
 
 Mode names map to verl's: token_mean = "token-mean" (DAPO), seq_mean_token_mean = "seq-mean-token-mean"
-(DeepSeekMath GRPO), seq_mean_token_sum, seq_mean_token_sum_norm = Dr. GRPO's constant normaliser.
+(DeepSeekMath GRPO), seq_mean_token_sum, seq_mean_token_sum_norm = Dr. GRPO (token sum over a constant C, mean
+over sequences).
 """
 
 from __future__ import annotations
@@ -62,9 +64,15 @@ def seq_mean_token_sum(
 def seq_mean_token_sum_norm(
     loss_BT, mask_BT, *, token_normaliser=None, seq_normaliser=None, loss_scale_factor=None
 ) -> Tensor:
-    """sum_{i,t} L / C with C = `loss_scale_factor` (default: the padded width T). Not divided by N_seq (verl)."""
+    """Dr. GRPO: (1/N_seq) sum_i sum_t L / C, C = `loss_scale_factor` (default: the padded width T).
+
+    The constant C replaces the per-response length of seq_mean_token_mean; the sum over responses is still a
+    mean over the N_seq sequences of the global mini-batch (Dr. GRPO's objective and its release), so the loss
+    scale does not grow with the batch. Leave C at None only for single-call use: the padded width differs
+    between micro-batches (the learner passes the generation budget).
+    """
     c = loss_scale_factor if loss_scale_factor is not None else loss_BT.shape[-1]
-    return masked_sum(loss_BT, mask_BT) / c
+    return masked_sum(loss_BT, mask_BT) / (c * _seq_count(mask_BT, seq_normaliser))
 
 
 def aggregate(

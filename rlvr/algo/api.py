@@ -8,7 +8,7 @@ An algorithm is described by plain values (names + kwargs dicts), normally `Algo
         "modifiers": [{"name": "clip_cov", "kwargs": {}}, {"name": "erc", "kwargs": {}}],  # applied in order
         "kl_to_ref": {"estimator": "k3", "coef": 0.04, "as": "loss"},   # or None; "reward" -> kl_reward_penalty
         "entropy_coef": 0.0,
-        "positive_nll_coef": 0.0,       # ERC code's extra NLL on correct responses (default off)
+        "positive_nll_coef": 0.0,       # ERC code's extra mean NLL over correct responses' tokens (default off)
         "aggregation": "token_mean",
         "loss_scale_factor": None,
         "dynamic_sampling": {...}, "overlong": {...},   # read by the rollout/reward stages, ignored here
@@ -27,7 +27,7 @@ from torch import Tensor
 
 from rlvr.algo.advantages import AdvantageInputs
 from rlvr.algo.aggregate import aggregate
-from rlvr.algo.contract import LossInputs, LossOutputs, masked_mean
+from rlvr.algo.contract import LossInputs, LossOutputs, masked_mean, masked_sum
 from rlvr.algo.groups import Groups
 from rlvr.algo.kl import kl_estimate
 from rlvr.algo.registry import ESTIMATORS, LOSS_MODIFIERS, OBJECTIVES, POLICY_LOSSES
@@ -104,6 +104,9 @@ def compute_policy_loss(
     token_normaliser: float | Tensor | None = None,
     generator: torch.Generator | None = None,
     seq_normaliser: float | Tensor | None = None,
+    *,
+    question_normaliser: float | Tensor | None = None,
+    positive_token_normaliser: float | Tensor | None = None,
 ) -> LossOutputs:
     """Loss (to minimise) and metrics for one (micro-)batch.
 
@@ -113,7 +116,15 @@ def compute_policy_loss(
         token_normaliser: token count token-mean divides by; pass the global count / world size for
             data-parallel and micro-batch invariance (default: this batch's tokens).
         generator: RNG for randomised modifiers (Clip-Cov), for reproducibility.
-        seq_normaliser: sequence (or, for DRPO, question) count the seq modes divide by (default: local).
+        seq_normaliser: non-empty sequence count the seq modes divide by (default: this call's).
+        question_normaliser: question (prompt group) count a whole objective such as DRPO divides by
+            (default: this call's groups).
+        positive_token_normaliser: token count of correct responses the `positive_nll_coef` term divides by
+            (default: this call's).
+
+    Every normaliser is meant to be the count over the whole mini-batch divided by the data-parallel world
+    size; then the summed micro-batch gradients, averaged over ranks, do not depend on the layout
+    (docs/algorithms.md, "Layout invariance").
 
     Raises:
         ValueError: unknown spec keys, token modifiers on a whole objective, missing inputs.
@@ -139,7 +150,7 @@ def compute_policy_loss(
                 f"{[m.get('name') for m in modifiers]} cannot apply to it"
             )
         out = OBJECTIVES.get(name)(
-            inputs, token_normaliser=token_normaliser, question_normaliser=seq_normaliser, **kwargs
+            inputs, token_normaliser=token_normaliser, question_normaliser=question_normaliser, **kwargs
         )
         policy, metrics = out.loss, dict(out.metrics)
     else:
@@ -167,7 +178,19 @@ def compute_policy_loss(
     nll_coef = float(spec.get("positive_nll_coef") or 0.0)
     if nll_coef != 0.0:
         inputs.require("correct", by="positive_nll_coef")
-        row = inputs.correct.to(mask.dtype).unsqueeze(-1)
-        total = total + nll_coef * aggregate(-inputs.logprobs * row, mask, agg_mode, **agg_kw)
+        total = total + nll_coef * positive_nll(inputs, positive_token_normaliser)
     metrics["loss"] = total.detach()
     return LossOutputs(loss=total, metrics=metrics)
+
+
+def positive_nll(inputs: LossInputs, positive_token_normaliser: float | Tensor | None = None) -> Tensor:
+    """ERC release's extra term: mean NLL over the tokens of correct responses.
+
+    sum over correct responses' tokens of -log pi, divided by the number of those tokens (the global count
+    over the mini-batch / world size when given, else this call's). Whatever the aggregation mode, the ERC
+    code averages over correct tokens only, so the term does not shrink with the batch's accuracy.
+    """
+    inputs.require("correct", by="positive_nll_coef")
+    pos_mask = inputs.mask * inputs.correct.to(inputs.mask.dtype).unsqueeze(-1)
+    n = positive_token_normaliser if positive_token_normaliser is not None else pos_mask.sum().clamp(min=1)
+    return masked_sum(-inputs.logprobs, pos_mask) / n

@@ -1,11 +1,19 @@
-"""DRPO, Decoupled Reward Policy Optimization (arXiv 2510.04474; Optimization-AI/DRPO
-`compute_policy_loss_drpo`; spec §10, T9) as a whole objective replacing advantage estimator and policy loss.
+"""DRPO, the decoupled-reward method of arXiv 2510.04474 (Optimization-AI/DRPO `compute_policy_loss_drpo`;
+docs/algorithms.md "DRPO"), as a whole objective replacing advantage estimator and policy loss. Not to be
+confused with "Divergence Regularized Policy Optimization" (arXiv 2606.09821), which uses the same acronym.
 
 Objective per question q with correct set P and wrong set N (s = mean token log-prob of a response):
     J_q = sum_{i in P} w_i s_i - tau log( (1/|N|) sum_{j in N} exp(s_j / tau) ),
     w = softmax over P of (1 - |o_i| / C) / lambda          (lambda -> inf recovers DisCO),
 maximised subject to KL(pi_old || pi) <= delta through the squared hinge (beta/2) [KL - delta]_+^2.
-Only groups with |P| >= 1 and |N| >= 1 contribute; the denominator counts every question of the call.
+Only groups with |P| >= 1 and |N| >= 1 contribute; the denominator counts every question of the mini-batch.
+
+The hinge is not additive over micro-batches, so each loss call applies it to its OWN KL estimate (the mean
+over the call's tokens) and weighs the penalty by the call's share of the mini-batch's tokens, as the authors'
+release does per micro-batch: the summed gradient is sum_c (n_c / N) beta [KL_c - delta]_+ grad KL_c. This
+keeps the constraint at KL <= delta whatever the layout (feeding the hinge a 1/M share of the KL made it
+KL <= M delta). It equals the whole-batch hinge exactly when every call's KL is on the same side of delta and
+equal; otherwise it differs by the spread of the micro-batch KLs around delta.
 
 The training loss is the reference's surrogate: its GRADIENT equals that of the true objective, its VALUE does
 not (tau * S / sg(S) stands for tau log S). The true value is returned in the metrics (`drpo_objective`,
@@ -84,7 +92,8 @@ def drpo(
         beta, delta: KL squared-hinge penalty coefficient (1e3) and budget (1e-4).
         kl_type: "kl" (mean old - new log-prob) or "low_var_kl" (mean r - 1 - log r).
         max_tokens: C in the length ratio |o|/C; default the padded width T (the reference pads to it).
-        token_normaliser: token count the KL mean divides by (default this call's valid tokens).
+        token_normaliser: the mini-batch's token count (over the world size) that sets this call's share of
+            the KL penalty, n_call / token_normaliser (default: this call's tokens, share 1).
         question_normaliser: question count the objective divides by (default this call's groups).
 
     Raises:
@@ -126,11 +135,14 @@ def drpo(
         raise ValueError(f"drpo kl_type must be 'kl' or 'low_var_kl', got {kl_type!r}")
     lr = (inputs.logprobs - inputs.old_logprobs.detach()).clamp(-20.0, 20.0)
     kl_tok = -lr if kl_type == "kl" else torch.exp(lr) - 1.0 - lr
-    n_tok = token_normaliser if token_normaliser is not None else mask.sum().clamp(min=1)
-    kl = masked_sum(kl_tok, mask) / n_tok
+    n_call = mask.sum().clamp(min=1)
+    n_tok = token_normaliser if token_normaliser is not None else n_call
+    kl_sum = masked_sum(kl_tok, mask)
+    kl = kl_sum / n_call
     hinge = torch.clamp(kl - delta, min=0.0)
-    loss = -surrogate_j + (beta * hinge).detach() * kl
-    true_loss = -true_j + 0.5 * beta * hinge.square()
+    # share * beta [kl - delta]_+ * kl, share = n_call / n_tok: the gradient of share * (beta/2) hinge^2.
+    loss = -surrogate_j + (beta * hinge).detach() * kl_sum / n_tok
+    true_loss = -true_j + (n_call / n_tok) * 0.5 * beta * hinge.square()
     metrics = {
         "drpo_objective": true_j.detach(),
         "drpo_true_loss": true_loss.detach(),

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from rlvr.algo.api import compute_policy_loss
-from rlvr.algo.contract import LossInputs
+from rlvr.algo.contract import LossInputs, LossOutputs
 from rlvr.config.sections import LearnerConfig
 from rlvr.learner.engine import Learner
 from rlvr.learner.rl_tensors import from_padded, gather_response, pad_sequences, to_padded
@@ -44,6 +44,86 @@ def learner_settings(
         dist_timeout_s=config.collective_timeout_s,
         gradient_checkpointing=config.gradient_checkpointing,
     )
+
+
+def plan_normalisers(plan: dict[str, Any], world_size: int) -> dict[str, float]:
+    """`compute_policy_loss` normalisers for one rank's shard of a mini-batch: global counts / world size.
+
+    A rank sums its micro-batch gradients and DeepSpeed averages over ranks, so dividing each call by
+    global / world makes the update that of one call over the whole mini-batch (docs/algorithms.md, "Layout
+    invariance"). A plan without a count (an older payload) leaves that normaliser to the call's own count.
+    """
+    keys = (
+        ("token_normaliser", "global_tokens"),
+        ("seq_normaliser", "global_sequences"),
+        ("question_normaliser", "global_questions"),
+        ("positive_token_normaliser", "global_correct_tokens"),
+    )
+    return {arg: plan[key] / world_size for arg, key in keys if plan.get(key) is not None}
+
+
+def micro_batch(plan: dict[str, Any], idx: list[int], pad_id: int) -> dict[str, Any]:
+    """A `Learner.train_step` micro-batch: padded sequences plus the plan indices they came from."""
+    p = [plan["prompt_ids"][i] for i in idx]
+    r = [plan["response_ids"][i] for i in idx]
+    input_ids, attention, prompt_lens, response_mask = pad_sequences(p, r, pad_id)
+    full_mask = torch.zeros_like(attention)
+    for b, (pi, ri) in enumerate(zip(p, r)):
+        full_mask[b, len(pi) : len(pi) + len(ri)] = 1
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention,
+        "response_mask": full_mask,
+        "prompt_lens": prompt_lens,
+        "response_width": response_mask.shape[1],
+        "indices": idx,
+    }
+
+
+def loss_inputs(
+    plan: dict[str, Any], mb: dict[str, Any], logprobs_BL: torch.Tensor, entropy_BL: torch.Tensor | None
+) -> LossInputs:
+    """The loss contract of one micro-batch from the model's sequence-aligned [B,L] logprobs / entropy."""
+    idx, width = mb["indices"], mb["response_width"]
+    dev = logprobs_BL.device
+    prompt_lens = mb["prompt_lens"].to(dev)
+    mask = to_padded([[1.0] * len(plan["response_ids"][i]) for i in idx], width).to(dev)
+
+    def padded(key):
+        rows = plan.get(key) or []
+        return to_padded([rows[i] for i in idx], width).to(dev) if rows else None
+
+    def per_sample(key, dtype):
+        rows = plan.get(key) or []
+        return torch.tensor([rows[i] for i in idx], dtype=dtype, device=dev) if rows else None
+
+    return LossInputs(
+        logprobs=gather_response(logprobs_BL, prompt_lens, width),
+        old_logprobs=padded("old_logprobs"),
+        response_mask=mask,
+        advantages=padded("advantages"),
+        ref_logprobs=padded("ref_logprobs"),
+        entropy=gather_response(entropy_BL, prompt_lens, width) if entropy_BL is not None else None,
+        old_entropy=padded("old_entropy"),
+        group_ids=per_sample("group_ids", torch.long),
+        correct=per_sample("correct", torch.bool),
+        rewards=per_sample("rewards", torch.float32),
+        group_size=plan.get("group_size"),
+    )
+
+
+def micro_batch_loss(
+    spec: dict[str, Any],
+    plan: dict[str, Any],
+    mb: dict[str, Any],
+    logprobs_BL: torch.Tensor,
+    entropy_BL: torch.Tensor | None,
+    world_size: int,
+    generator: torch.Generator | None = None,
+) -> LossOutputs:
+    """The loss one rank backpropagates for one micro-batch of its shard (`plan`) of a mini-batch."""
+    inputs = loss_inputs(plan, mb, logprobs_BL, entropy_BL)
+    return compute_policy_loss(spec, inputs, generator=generator, **plan_normalisers(plan, world_size))
 
 
 class LearnerRank:
@@ -161,81 +241,29 @@ class LearnerRank:
 
     # ---- the policy update --------------------------------------------------------------------------------
 
-    def _micro_batch(self, plan: dict[str, Any], idx: list[int]) -> dict[str, Any]:
-        """A `Learner.train_step` micro-batch: padded sequences plus the plan indices they came from."""
-        p = [plan["prompt_ids"][i] for i in idx]
-        r = [plan["response_ids"][i] for i in idx]
-        input_ids, attention, prompt_lens, response_mask = pad_sequences(p, r, self.pad_id)
-        full_mask = torch.zeros_like(attention)
-        for b, (pi, ri) in enumerate(zip(p, r)):
-            full_mask[b, len(pi) : len(pi) + len(ri)] = 1
-        return {
-            "input_ids": input_ids,
-            "attention_mask": attention,
-            "response_mask": full_mask,
-            "prompt_lens": prompt_lens,
-            "response_width": response_mask.shape[1],
-            "indices": idx,
-        }
-
-    def _loss_inputs(self, plan: dict[str, Any], mb: dict[str, Any], outputs: Any) -> LossInputs:
-        idx, width = mb["indices"], mb["response_width"]
-        dev = outputs.logprobs.device
-        prompt_lens = mb["prompt_lens"].to(dev)
-        mask = to_padded([[1.0] * len(plan["response_ids"][i]) for i in idx], width).to(dev)
-
-        def padded(key):
-            rows = plan.get(key) or []
-            return to_padded([rows[i] for i in idx], width).to(dev) if rows else None
-
-        def per_sample(key, dtype):
-            rows = plan.get(key) or []
-            return torch.tensor([rows[i] for i in idx], dtype=dtype, device=dev) if rows else None
-
-        return LossInputs(
-            logprobs=gather_response(outputs.logprobs, prompt_lens, width),
-            old_logprobs=padded("old_logprobs"),
-            response_mask=mask,
-            advantages=padded("advantages"),
-            ref_logprobs=padded("ref_logprobs"),
-            entropy=gather_response(outputs.entropy, prompt_lens, width),
-            old_entropy=padded("old_entropy"),
-            group_ids=per_sample("group_ids", torch.long),
-            correct=per_sample("correct", torch.bool),
-            rewards=per_sample("rewards", torch.float32),
-            group_size=plan.get("group_size"),
-        )
-
     def update(self, plans: list[dict[str, Any]], *, spec: dict[str, Any], step: int) -> dict[str, float]:
         """One optimizer update per plan (this rank's shard of one mini-batch, with its micro-batches).
 
-        Each plan carries its mini-batch's global token / sequence counts, so token-mean and the seq modes
-        normalise by the whole mini-batch across ranks: the per-rank normaliser is global / world, and
-        DeepSpeed's gradient averaging over ranks completes the sum. An empty micro-batch (ranks must run
+        Each plan carries its mini-batch's global counts (`plan_normalisers`), so every mode normalises by the
+        whole mini-batch across ranks: the per-rank normaliser is global / world, and DeepSpeed's gradient
+        averaging over ranks completes the sum. An empty micro-batch (ranks must run
         the same count) is a zero-weight pass over one real sample.
         """
         entropy_grad = bool(spec.get("entropy_coef"))
         sums: dict[str, float] = {}
         for plan in plans:
-            token_norm = plan["global_tokens"] / self.world_size
-            seq_norm = plan["global_sequences"] / self.world_size
             real = max(sum(1 for b in plan["micro_batches"] if b), 1)
 
-            def loss_fn(mb, outputs, plan=plan, token_norm=token_norm, seq_norm=seq_norm, real=real):
-                inputs = self._loss_inputs(plan, mb, outputs)
-                out = compute_policy_loss(
-                    spec,
-                    inputs,
-                    token_normaliser=token_norm,
-                    generator=self.generator,
-                    seq_normaliser=seq_norm,
+            def loss_fn(mb, outputs, plan=plan, real=real):
+                out = micro_batch_loss(
+                    spec, plan, mb, outputs.logprobs, outputs.entropy, self.world_size, self.generator
                 )
                 if mb["dummy"]:
                     return out.loss * 0.0, {}
                 return out.loss, {k: float(v) * 1.0 / real for k, v in out.metrics.items()}
 
             micro = [
-                {**self._micro_batch(plan, batch or [0]), "dummy": not batch}
+                {**micro_batch(plan, batch or [0], self.pad_id), "dummy": not batch}
                 for batch in plan["micro_batches"]
             ]
             result = self.learner.train_step(micro, loss_fn, normalizer=1.0, entropy_grad=entropy_grad)

@@ -20,7 +20,7 @@ SYM = {"name": "ppo_clip", "kwargs": {"eps_low": 0.2, "eps_high": 0.2, "clip_rat
         ("token_mean", -0.0379932, -0.0472240),
         ("seq_mean_token_mean", 0.0833914, 0.0758914),
         ("seq_mean_token_sum", -0.1234780, -0.1534780),
-        ("seq_mean_token_sum_norm", -0.1234780, -0.1534780),
+        ("seq_mean_token_sum_norm", -0.1234780 / 4, -0.1534780 / 4),  # C = T = 4, N_seq = 4
     ],
 )
 def test_t3_ppo_clip_aggregations(agg, sym, dapo):
@@ -266,7 +266,7 @@ def test_entropy_bonus_and_positive_nll():
     assert_close(out.loss, base - 0.01 * ent_mean)
     inputs = shared_batch(correct=torch.tensor([True, False, False, False]))
     out = compute_policy_loss({"positive_nll_coef": 0.1}, inputs)
-    nll = -(inputs.logprobs.detach()[0]).sum() / 13
+    nll = -(inputs.logprobs.detach()[0]).sum() / 4  # mean over the correct response's 4 tokens
     assert_close(out.loss - out.metrics["policy_loss"], 0.1 * nll)
 
 
