@@ -91,8 +91,7 @@ class Run:
         env = apply_runtime_env(self.device, local_cluster=res.ray_address is None, extra=res.env)
         print(env.line(), file=sys.stderr, flush=True)
         check_sinks(tensorboard=r.logging.tensorboard, wandb_cfg=r.logging.wandb)  # before the slow start-up
-        self.model_path = str(resolve_model(r, self.recipe_dir))
-        self._load_data()
+        self._load_data()  # start-up checks (model, tokenizer, data, prompt lengths), before any actor
         self.algorithm = AlgorithmStages(r)
         self.overlong = self.algorithm.overlong
         self.group_filter = self.algorithm.group_filter
@@ -132,37 +131,13 @@ class Run:
         log.info("run dir %s, model %s, device %s", self.run_dir, self.model_path, self.device)
 
     def _load_data(self) -> None:
-        from transformers import AutoTokenizer
+        from rlvr.preflight import check_inputs
 
-        from rlvr.data.loaders import load_dataset_rows
-
-        r = self.recipe
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        self.train_rows = load_dataset_rows(self._local(r.data.train), tokenizer=self.tokenizer)
-        self.train_prompt_ids = self._tokenize_prompts(self.train_rows, "data.train")
-        eval_cfg = r.data.eval
-        self.eval_rows = (
-            load_dataset_rows(self._local(eval_cfg), tokenizer=self.tokenizer) if eval_cfg else []
-        )
-        if r.eval.max_prompts:
-            self.eval_rows = self.eval_rows[: r.eval.max_prompts]
-        self.eval_prompt_ids = self._tokenize_prompts(self.eval_rows, "data.eval")
-
-    def _local(self, cfg: Any) -> Any:
-        """Dataset files are named relative to the recipe's directory."""
-        return local_dataset(cfg, self.recipe_dir)
-
-    def _tokenize_prompts(self, rows: list[dict[str, Any]], where: str) -> list[list[int]]:
-        limit = self.recipe.rollout.max_prompt_tokens
-        out = []
-        for i, row in enumerate(rows):
-            ids = prompt_token_ids(self.tokenizer, row)
-            if len(ids) > limit:
-                raise RunError(
-                    f"{where} row {i}: prompt is {len(ids)} tokens, over rollout.max_prompt_tokens={limit}"
-                )
-            out.append(ids)
-        return out
+        inputs = check_inputs(self.recipe, self.recipe_dir)
+        self.model_path = inputs.model_path
+        self.tokenizer = inputs.tokenizer
+        self.train_rows, self.train_prompt_ids = inputs.train_rows, inputs.train_prompt_ids
+        self.eval_rows, self.eval_prompt_ids = inputs.eval_rows, inputs.eval_prompt_ids
 
     def _start_rewards(self) -> None:
         from rlvr.reward.scorer import RewardScorer
@@ -179,7 +154,14 @@ class Run:
 
         r = self.recipe
         res = r.resources
-        init_ray(res.ray_address, device=self.device, num_cpus=res.num_cpus, env_vars=res.env)
+        init_ray(
+            res.ray_address,
+            device=self.device,
+            num_cpus=res.num_cpus,
+            env_vars=res.env,
+            log_path=str(self.run_dir / "run.log"),
+            log_level=r.logging.log_level,
+        )
         self._closers.append(shutdown_ray)
         total_updates = r.train.steps * r.learner.updates_per_step
         self.dtype = r.model.resolved_dtype(self.device)  # one dtype for learner parameters and vLLM

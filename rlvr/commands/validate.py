@@ -1,9 +1,17 @@
-"""`rlvr validate RECIPE [key=value ...]`: check a recipe without running anything."""
+"""`rlvr validate RECIPE [key=value ...]`: check a recipe and its inputs without starting any engine.
+
+Beyond the schema, it runs the start-up checks of `rlvr train` (`rlvr.preflight`): the model folder exists
+(or the hub id loads), the tokenizer loads and has a chat template where one is needed, every dataset file
+loads and its rows pass the format adapter, `train.prompts_per_step` fits the dataset and every prompt fits
+`rollout.max_prompt_tokens`. It never builds anything: with `model.path: tiny` not yet built it says so and
+checks the data without the tokenizer.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -26,5 +34,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"{key}: {value}")
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
+    for line in check_recipe_inputs(recipe, Path(args.recipe).resolve().parent):
+        print(line, file=sys.stderr)
     print(f"ok: {args.recipe} is valid", file=sys.stderr)
     return 0
+
+
+def check_recipe_inputs(recipe, recipe_dir: Path) -> list[str]:
+    """Run the start-up checks without building or downloading anything; return what was (not) checked.
+
+    Raises:
+        StartupError: the first input that `rlvr train` would fail on.
+    """
+    from rlvr.preflight import check_inputs
+
+    notes: list[str] = []
+    check_inputs(recipe, recipe_dir, build=False, notes=notes)
+    return notes

@@ -11,6 +11,9 @@ Schema adapters are a registry (``register_format``): adding a dataset is one fu
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import random
 import re
 from collections.abc import Callable, Mapping
@@ -55,6 +58,8 @@ def _field(row: Mapping[str, Any], key: str) -> Any:
     value = row[key]
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError(f"field {key!r} is missing or empty")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"field {key!r} must be text or a number, got {type(value).__name__}")
     return value
 
 
@@ -78,7 +83,7 @@ def _math(row: Mapping[str, Any], cfg: DatasetConfig) -> tuple[Any, Any]:
     """MATH / MATH500: ``problem``; ``answer`` if present, else the last ``\\boxed{}`` of ``solution``."""
     problem = _field(row, "problem")
     if row.get("answer") not in (None, ""):
-        return problem, row["answer"]
+        return problem, _field(row, "answer")
     boxed = _BOXED.findall(str(_field(row, "solution")))
     if not boxed:
         raise ValueError("no 'answer' field and no \\boxed{} in 'solution'")
@@ -105,6 +110,12 @@ def _generic(row: Mapping[str, Any], cfg: DatasetConfig) -> tuple[Any, Any]:
     return _field(row, cfg.prompt_key), _field(row, cfg.answer_key)
 
 
+def is_local_source(source: str | list[str]) -> bool:
+    """True when every source is a local file name (by its suffix), else a hub id or ``synthetic``."""
+    sources = [source] if isinstance(source, str) else list(source)
+    return all(Path(s).suffix in _LOCAL_BUILDERS for s in sources)
+
+
 def _raw_rows(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows of the source and, per row, where it came from (file or hub id) for error messages."""
     if cfg.source == "synthetic":
@@ -112,23 +123,99 @@ def _raw_rows(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], list[str]]:
 
         rows = [p.row() for p in canonical_split(cfg.split)]
         return rows, [f"synthetic:{cfg.split}"] * len(rows)
-    import datasets
-
     sources = [cfg.source] if isinstance(cfg.source, str) else list(cfg.source)
     local = [Path(s).expanduser() for s in sources]
-    if all(p.suffix in _LOCAL_BUILDERS for p in local):
+    if is_local_source(cfg.source):
         rows, origins = [], []
         for path in local:
-            if not path.is_file():
-                raise DataError(f"{path}: file not found")
-            ds = datasets.load_dataset(_LOCAL_BUILDERS[path.suffix], data_files=str(path), split="train")
-            rows.extend(ds.to_list())
-            origins.extend([str(path)] * len(ds))
+            file_rows = _read_local(path)
+            rows.extend(file_rows)
+            origins.extend([str(path)] * len(file_rows))
         return rows, origins
     if len(sources) != 1:
         raise DataError(f"mixed or multiple non-file sources are not supported: {sources}")
-    ds = datasets.load_dataset(sources[0], name=cfg.subset, split=cfg.split)
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(sources[0], name=cfg.subset, split=cfg.split)
+    except Exception as exc:  # not found, offline, no such split/subset: one line naming the source
+        raise DataError(f"{sources[0]}: cannot load (split {cfg.split!r}): {_first_line(exc)}") from None
     return ds.to_list(), [f"{sources[0]}:{cfg.split}"] * len(ds)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+
+
+def _read_local(path: Path) -> list[dict[str, Any]]:
+    """Rows of one local file; an empty, non-UTF-8 or malformed file is a DataError naming it (and the line)."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    if not data.strip():
+        raise DataError(f"{path}: file is empty")
+    if path.suffix != ".parquet":
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})") from None
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet
+
+            rows = pyarrow.parquet.read_table(path).to_pylist()
+        elif path.suffix == ".csv":
+            rows = list(csv.DictReader(io.StringIO(text)))
+        elif path.suffix == ".json":
+            return _json_rows(path, text)
+        else:
+            return _jsonl_rows(path, text)
+    except (ValueError, OSError, csv.Error) as exc:  # pyarrow raises ArrowInvalid (a ValueError) etc.
+        raise DataError(f"{path}: cannot be read as {path.suffix[1:]} ({_first_line(exc)})") from None
+    if not rows:
+        raise DataError(f"{path}: no rows")
+    return rows
+
+
+def _json_rows(path: Path, text: str) -> list[dict[str, Any]]:
+    """A .json file: a list of objects, an object of equal-length columns, or JSON Lines."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return _jsonl_rows(path, text)
+    if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
+        lengths = {len(v) for v in data.values()}
+        if len(lengths) != 1:
+            raise DataError(f"{path}: columns have different lengths {sorted(lengths)}")
+        data = [dict(zip(data, values)) for values in zip(*data.values())]
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a list of objects, got {type(data).__name__}")
+    for i, row in enumerate(data):
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: row {i}: expected an object, got {type(row).__name__}")
+    return data
+
+
+def _jsonl_rows(path: Path, text: str) -> list[dict[str, Any]]:
+    """JSON Lines parsed line by line, so a bad line is reported with its number."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise DataError(f"{path}: line {number}: not valid JSON ({exc})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
+    return rows
 
 
 def format_prompt(question: str, cfg: DatasetConfig, tokenizer=None) -> tuple[str, list[dict[str, str]]]:
@@ -176,6 +263,7 @@ def load_dataset_rows(cfg: DatasetConfig, tokenizer=None) -> list[dict[str, Any]
         per_origin_index[origin] = idx + 1
         try:
             question, answer = adapter(row, cfg)
+            question, answer = str(question), str(answer)  # str(10**5000) raises ValueError
         except KeyError as exc:
             raise DataError(
                 f"{origin}: row {idx}: missing field {exc.args[0]!r} (format {cfg.format!r})"

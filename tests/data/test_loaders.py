@@ -93,7 +93,7 @@ def test_synthetic_source_and_files_written_by_build(tmp_path):
         (
             "math",
             [{"problem": "p", "solution": "s", "answer": "1"}, {"solution": "s", "answer": "2"}],
-            "row 1: field 'problem' is missing or empty",
+            "row 1: missing field 'problem'",  # a key absent from a JSON line
         ),
         ("aime", [{"problem": "p", "answer": None}], "row 0: field 'answer' is missing or empty"),
         (

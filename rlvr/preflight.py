@@ -1,0 +1,225 @@
+"""Start-up checks that need no engine: the model folder or hub id, its tokenizer and chat template, the
+datasets, prompt lengths against ``rollout.max_prompt_tokens``, and the batch against the dataset size.
+
+`rlvr train` runs them in the driver before any Ray actor starts (`Run.start`), `rlvr validate` runs them
+without building anything. Every failure is a ``StartupError`` whose message names the recipe key and the
+file or row, so the user reads one line instead of a library traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlvr.config import Recipe
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# A model folder needs at least one of these for AutoTokenizer (transformers builds an empty tokenizer from
+# config.json alone rather than failing).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+# How many offending rows a message lists before "...".
+SHOWN_ROWS = 8
+
+
+class StartupError(RuntimeError):
+    """A recipe input (model, tokenizer, dataset, batch size) that cannot be used; the message says which."""
+
+
+@dataclass
+class RunInputs:
+    """What the driver needs from the checks: the model path, the tokenizer, rows and their prompt ids."""
+
+    model_path: str
+    tokenizer: Any
+    train_rows: list[dict[str, Any]]
+    train_prompt_ids: list[list[int]]
+    eval_rows: list[dict[str, Any]] = field(default_factory=list)
+    eval_prompt_ids: list[list[int]] = field(default_factory=list)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def resolve_model_dir(recipe: Recipe, recipe_dir: Path, *, build: bool = True) -> str | None:
+    """The policy folder (or hub id). ``tiny`` is built on first use when ``build``.
+
+    With ``build`` False (``rlvr validate``) nothing is built or downloaded: None when the tiny model is not
+    built yet or a hub id is not in the local cache.
+
+    Raises:
+        StartupError: a local path that does not exist or is not a model folder, or a hub id that cannot
+            be loaded (not found, offline without a cached copy, ...).
+    """
+    path = recipe.model.path
+    if recipe.model.is_tiny:
+        from rlvr.tiny.build import cache_root, is_complete, resolve_model_path, version_hash
+
+        if build:
+            return resolve_model_path(path)
+        target = cache_root() / f"tiny-{version_hash()}"
+        return str(target) if is_complete(target) else None
+    local = (recipe_dir / path).expanduser()
+    if local.exists():
+        if not local.is_dir():
+            raise StartupError(f"model.path: {local} is a file, not a model folder")
+        if not (local / "config.json").is_file():
+            raise StartupError(f"model.path: {local} is not a model folder (no config.json)")
+        return str(local)
+    if not is_hub_id(path):
+        raise StartupError(f"model.path: {local} does not exist")
+    try:
+        from transformers import AutoConfig
+
+        AutoConfig.from_pretrained(path, local_files_only=not build)
+    except Exception as exc:  # any loader failure is the same user problem: this id cannot be loaded
+        if not build:
+            return None
+        raise StartupError(
+            f"model.path: {path!r} is not a local folder ({local} does not exist) and cannot be loaded as "
+            f"a hub model ({_first_line(exc)})"
+        ) from None
+    return path
+
+
+def is_hub_id(name: str) -> bool:
+    """``org/name`` or ``name``: what the hub accepts; anything else (``./x``, ``/a/b``, ``~/m``) is a path."""
+    return bool(_HUB_ID.match(name)) and name.count("/") <= 1 and not name.endswith((".", "-"))
+
+
+def _is_hub_dataset(cfg: Any, recipe_dir: Path) -> bool:
+    from rlvr.data.loaders import is_local_source
+
+    return cfg.source != "synthetic" and not is_local_source(cfg.source)
+
+
+def load_tokenizer(model_path: str, recipe: Recipe) -> Any:
+    """The model's tokenizer; a chat template is required when a dataset uses ``template: chat``."""
+    folder = Path(model_path)
+    if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise StartupError(
+            f"model.path: {model_path} has no tokenizer (none of {', '.join(TOKENIZER_FILES)})"
+        )
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+    except Exception as exc:  # a folder without tokenizer files, a corrupt tokenizer.json, ...
+        raise StartupError(
+            f"model.path: cannot load a tokenizer from {model_path} ({_first_line(exc)})"
+        ) from None
+    for key, cfg in _datasets(recipe):
+        if cfg.template == "chat" and not getattr(tokenizer, "chat_template", None):
+            raise StartupError(
+                f"{key}.template: chat, but the tokenizer in {model_path} has no chat template "
+                f"(set {key}.template: plain, or add a chat template to the model folder)"
+            )
+    return tokenizer
+
+
+def _datasets(recipe: Recipe) -> list[tuple[str, Any]]:
+    out = [("data.train", recipe.data.train)]
+    if recipe.data.eval is not None:
+        out.append(("data.eval", recipe.data.eval))
+    return out
+
+
+def load_rows(key: str, cfg: Any, recipe_dir: Path, tokenizer: Any) -> list[dict[str, Any]]:
+    """Load one dataset split; any failure names the recipe key and the file (and row)."""
+    from rlvr.data.loaders import DataError, load_dataset_rows
+    from rlvr.run import local_dataset
+
+    try:
+        rows = load_dataset_rows(local_dataset(cfg, recipe_dir), tokenizer=tokenizer)
+    except DataError as exc:
+        raise StartupError(f"{key}: {exc}") from None
+    if not rows:
+        raise StartupError(f"{key}: {cfg.source} has no rows")
+    return rows
+
+
+def prompt_ids(key: str, rows: list[dict[str, Any]], tokenizer: Any, limit: int) -> list[list[int]]:
+    """Token ids of every prompt; all prompts over ``limit`` are reported at once (never truncated)."""
+    from rlvr.run import prompt_token_ids
+
+    out, over = [], []
+    for i, row in enumerate(rows):
+        ids = prompt_token_ids(tokenizer, row)
+        if len(ids) > limit:
+            over.append((row.get("index", i), len(ids)))
+        out.append(ids)
+    if over:
+        shown = ", ".join(f"row {r} ({n} tokens)" for r, n in over[:SHOWN_ROWS])
+        more = f", ... ({len(over) - SHOWN_ROWS} more)" if len(over) > SHOWN_ROWS else ""
+        raise StartupError(
+            f"{key}: {len(over)} of {len(rows)} prompts are longer than rollout.max_prompt_tokens={limit}: "
+            f"{shown}{more}; raise rollout.max_prompt_tokens or drop those rows (prompts are never truncated)"
+        )
+    return out
+
+
+def check_inputs(
+    recipe: Recipe, recipe_dir: str | Path, *, build: bool = True, notes: list[str] | None = None
+) -> RunInputs | None:
+    """Run every start-up check and return what the driver needs.
+
+    Args:
+        recipe: The resolved recipe.
+        recipe_dir: Relative model and dataset paths are resolved against it.
+        build: `rlvr train`: build the tiny model if needed, load hub models and datasets. False
+            (`rlvr validate`): build and download nothing; what cannot be checked is skipped, with a line
+            appended to ``notes`` saying so, and the result is None.
+        notes: Receives one line per check that was skipped.
+    """
+    notes = [] if notes is None else notes
+    recipe_dir = Path(recipe_dir).resolve()
+    model_path = resolve_model_dir(recipe, recipe_dir, build=build)
+    tokenizer = None
+    if model_path is None:
+        notes.append(
+            "note: model.path: the tiny model is not built yet (`rlvr tiny build`, or the first `rlvr train` "
+            "builds it); tokenizer and prompt-length checks skipped"
+            if recipe.model.is_tiny
+            else f"note: model.path: {recipe.model.path!r} is not in the local hub cache; tokenizer and "
+            "prompt-length checks skipped"
+        )
+    else:
+        tokenizer = load_tokenizer(model_path, recipe)
+    limit = recipe.rollout.max_prompt_tokens
+    rows: dict[str, list[dict[str, Any]]] = {}
+    ids: dict[str, list[list[int]]] = {}
+    for key, cfg in _datasets(recipe):
+        if not build and _is_hub_dataset(cfg, recipe_dir):
+            notes.append(f"note: {key}: hub dataset {cfg.source!r} not downloaded; not checked")
+            continue
+        rows[key] = load_rows(key, cfg, recipe_dir, tokenizer)
+        if key == "data.eval" and recipe.eval.max_prompts:
+            rows[key] = rows[key][: recipe.eval.max_prompts]
+        if key == "data.train":
+            n = recipe.train.prompts_per_step
+            if n > len(rows[key]):
+                raise StartupError(
+                    f"train.prompts_per_step={n} is larger than data.train ({len(rows[key])} rows): every "
+                    f"step would repeat prompts; lower train.prompts_per_step or add rows"
+                )
+        if tokenizer is not None:
+            ids[key] = prompt_ids(key, rows[key], tokenizer, limit)
+    if model_path is None or len(ids) < len(_datasets(recipe)):
+        notes.insert(0, "checked: " + ", ".join(f"{k} {len(v)} rows" for k, v in rows.items()))
+        return None
+    notes.append(
+        f"checked: model {model_path} (tokenizer loads), "
+        + ", ".join(f"{k} {len(v)} rows" for k, v in rows.items())
+        + f", every prompt <= rollout.max_prompt_tokens={limit}"
+    )
+    return RunInputs(
+        model_path,
+        tokenizer,
+        rows["data.train"],
+        ids["data.train"],
+        rows.get("data.eval", []),
+        ids.get("data.eval", []),
+    )
