@@ -21,23 +21,28 @@ if TYPE_CHECKING:
 
 
 def save_run_checkpoint(run: Run) -> Path:
-    staged = run.ckpt.stage(run.step)
-    run.learners.save(str(staged / "learner"))
-    if run.recipe.checkpoint.export_hf:
-        run.learners.export_hf(str(staged / "hf"))
-    save_trainer_state(
-        staged,
-        {
-            "step": run.step,
-            "sampler": run.sampler.state_dict(),
-            "driver_rng": capture_rng_state(),
-            "learner_rng": run.learners.rng_states(),
-            "pending_samples": run.pending_state(),
-        },
-    )
-    (staged / "recipe.yaml").write_text(yaml.safe_dump(run.recipe.model_dump(mode="json"), sort_keys=False))
-    _crash_test_pause(run.step, staged)
-    return run.ckpt.commit(staged, run.step, manifest={"name": run.recipe.name, "step": run.step})
+    """Write and commit the checkpoint of ``run.step``; a failure (e.g. a full disk) leaves ``latest`` as it was."""
+
+    def write(staged: Path) -> None:
+        run.learners.save(str(staged / "learner"))
+        if run.recipe.checkpoint.export_hf:
+            run.learners.export_hf(str(staged / "hf"))
+        save_trainer_state(
+            staged,
+            {
+                "step": run.step,
+                "sampler": run.sampler.state_dict(),
+                "driver_rng": capture_rng_state(),
+                "learner_rng": run.learners.rng_states(),
+                "pending_samples": run.pending_state(),
+            },
+        )
+        (staged / "recipe.yaml").write_text(
+            yaml.safe_dump(run.recipe.model_dump(mode="json"), sort_keys=False)
+        )
+        _crash_test_pause(run.step, staged)
+
+    return run.ckpt.save(run.step, write, manifest={"name": run.recipe.name, "step": run.step})
 
 
 def load_run_checkpoint(run: Run, path: Path) -> None:

@@ -31,6 +31,7 @@ highest complete ``step_*`` directory is used instead.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -38,6 +39,7 @@ import re
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,27 @@ _SCRATCH_RE = re.compile(r"^\.(?:tmp|trash)-.*-(\d+)$")
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint that was asked for explicitly is missing or incomplete."""
+    """A checkpoint that was asked for explicitly is missing or incomplete, or could not be written."""
+
+
+def _is_disk_full(exc: BaseException | None) -> bool:
+    """True if ``exc`` or anything it wraps (a Ray task error from a learner rank, a chained cause) is ENOSPC."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+            return True
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+    return False
+
+
+def _free_mb(path: Path) -> float:
+    try:
+        return shutil.disk_usage(path).free / 2**20
+    except OSError:
+        return float("nan")
 
 
 def step_dir_name(step: int) -> str:
@@ -161,6 +183,28 @@ class CheckpointManager:
             shutil.rmtree(staged)
         staged.mkdir(parents=True)
         return staged
+
+    def save(self, step: int, write: Callable[[Path], None], manifest: dict[str, Any] | None = None) -> Path:
+        """Stage, let ``write(staged_dir)`` fill it, commit. A failure leaves no trace but the old checkpoints.
+
+        On any error (a full disk while writing or committing, a learner that failed) the staged directory is
+        removed and ``latest`` still names the previous complete checkpoint. A full disk becomes a
+        CheckpointError saying so; other errors propagate unchanged.
+        """
+        staged = self.stage(step)
+        try:
+            write(staged)
+            return self.commit(staged, step, manifest)
+        except Exception as exc:
+            shutil.rmtree(staged, ignore_errors=True)
+            if _is_disk_full(exc):
+                previous = self.latest()
+                raise CheckpointError(
+                    f"checkpoint for step {step} not written: no space left on the device of {self.root} "
+                    f"({_free_mb(self.root):.0f} MB free); `latest` still names "
+                    f"{previous.name if previous else 'no checkpoint'}. Free space, then `--resume auto`"
+                ) from exc
+            raise
 
     def commit(
         self,
