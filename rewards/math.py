@@ -39,10 +39,14 @@ from rlvr.reward.types import RewardResult
 MAX_SYMBOLIC_CHARS = 200
 MAX_BRACE_DEPTH = 8
 MAX_FACTORIAL_DIGITS = 3
+# `(a^p)^q` with p * q above this is a tower in disguise: `((3^{999})^{999})^{999}` has 10^9 digits.
+MAX_TOWER_EXPONENT = 10_000
 _NESTED_POWER_RE = re.compile(r"\^\s*\{[^{}]*\^|\^\s*\(?[^{}\s]*\^|\*\*[^*]*\*\*")
 _BIG_EXPONENT_RE = re.compile(r"(?:\^\s*\{?\s*-?\s*|\*\*\s*)\d{4,}|!\s*!")
 _CODE_RE = re.compile(r"__|\bimport\b|\blambda\b|\beval\b|\bexec\b|\bos\.|\bsys\.|[`;'\"]")
 _FACTORIAL_ARG_RE = re.compile(r"(?<![\d.])(\d+)\s*$")
+_EXPONENT_RE = re.compile(r"\^\s*\{?\s*(\d+)")
+_CLOSERS = {")": "(", "}": "{", "]": "["}
 
 
 class Verdict(NamedTuple):
@@ -59,6 +63,23 @@ def _factorial_too_large(answer: str) -> bool:
             continue
         m = _FACTORIAL_ARG_RE.search(answer[:i])
         if m is None or len(m.group(1)) > MAX_FACTORIAL_DIGITS:
+            return True
+    return False
+
+
+def _tower_too_large(answer: str) -> bool:
+    """A power of a bracketed group that itself holds a power, with a huge combined exponent."""
+    for m in _EXPONENT_RE.finditer(answer):
+        end = len(answer[: m.start()].rstrip()) - 1
+        if end < 0 or answer[end] not in _CLOSERS:
+            continue
+        close, open_, depth = answer[end], _CLOSERS[answer[end]], 0
+        for start in range(end, -1, -1):
+            depth += (answer[start] == close) - (answer[start] == open_)
+            if depth == 0:
+                break
+        inner = [int(e) for e in _EXPONENT_RE.findall(answer[start:end])]
+        if inner and max(inner) * int(m.group(1)) > MAX_TOWER_EXPONENT:
             return True
     return False
 
@@ -80,7 +101,7 @@ def unsafe_for_sympy(answer: str) -> str | None:
             max_depth = max(max_depth, depth)
         if max_depth > MAX_BRACE_DEPTH:
             return "nesting too deep"
-        if _NESTED_POWER_RE.search(form) or _BIG_EXPONENT_RE.search(form):
+        if _NESTED_POWER_RE.search(form) or _BIG_EXPONENT_RE.search(form) or _tower_too_large(form):
             return "exponent too large"
         if _factorial_too_large(form.replace("\\!", "")):
             return "factorial too large"

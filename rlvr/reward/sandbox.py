@@ -9,6 +9,11 @@ stopped from a thread, and sympy's parsers can execute injected code. Each worke
   that refuses process creation, sockets, file writes and signals to other processes;
 * gets one item at a time; past `timeout_s` of wall clock it is SIGKILLed and replaced.
 
+Protection layers, innermost first (each has its own test in tests/rewards/test_sandbox_layers.py):
+the reward's own filter of pathological answers and Math-Verify's own timeout (both inside the
+reward; counted from `RewardResult.guard`), the memory limit (a `MemoryError` result), the wall-clock
+kill, and the replacement of any worker that died or was killed.
+
 Timeouts, crashes and exceptions become `RewardResult(correct=False, error=..., timed_out=...)`; a batch
 in which more than `max_error_fraction` of the items fail raises `RewardError` instead of training on
 silent zeros. The pool is plain multiprocessing, usable from any driver::
@@ -25,6 +30,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
+import signal
 import threading
 import time
 from collections import deque
@@ -38,6 +44,37 @@ from rlvr.reward.types import RewardError, RewardResult
 
 # Consecutive workers that die before becoming ready before the pool gives up.
 MAX_START_FAILURES = 3
+
+
+def death_message(exitcode: int | None, memory_mb: int) -> str:
+    """Why a worker died while scoring an item, from its exit status (the pool did not kill it).
+
+    A worker that exits with a code did so by itself (a reward or a library called `exit`); a signal
+    names who likely sent it. Hitting the memory limit normally shows up as a `MemoryError` result, not
+    a death: only a native crash (SIGSEGV / SIGABRT / SIGBUS) can be an allocation failure under it.
+    """
+    if exitcode is None:
+        return "reward worker stopped answering and its exit status is unknown"
+    if exitcode >= 0:
+        return (
+            f"reward worker exited by itself with exit code {exitcode} while scoring this item "
+            "(the reward function or a library it calls exited the process)"
+        )
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        name = f"signal {-exitcode}"
+    if -exitcode == signal.SIGKILL:
+        return (
+            f"reward worker was killed by {name} from outside the pool (the system's out-of-memory "
+            "killer, or another process) while scoring this item"
+        )
+    if -exitcode in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
+        return (
+            f"reward worker crashed with {name} while scoring this item (a native library failure; an "
+            f"allocation refused under the {memory_mb} MB memory limit can end this way)"
+        )
+    return f"reward worker was terminated by {name} while scoring this item"
 
 
 @dataclass
@@ -108,7 +145,16 @@ class VerifierPool:
         self._closed = False
         # One batch at a time: workers and their pipes are not shared between concurrent callers.
         self._lock = threading.Lock()
-        self.stats = {"items": 0, "errors": 0, "timeouts": 0, "restarts": 0}
+        # errors / timeouts (wall-clock kills) / restarts, plus the reward-side guards that decided an
+        # item: `filtered` (refused before symbolic parsing) and `verify_timeouts` (Math-Verify's own).
+        self.stats = {
+            "items": 0,
+            "errors": 0,
+            "timeouts": 0,
+            "restarts": 0,
+            "filtered": 0,
+            "verify_timeouts": 0,
+        }
         for _ in range(workers):
             self._workers.append(self._start_worker())
 
@@ -224,6 +270,8 @@ class VerifierPool:
         self.stats["items"] += len(done)
         self.stats["timeouts"] += sum(r.timed_out for r in done)
         self.stats["errors"] += sum(r.error is not None and not r.timed_out for r in done)
+        self.stats["filtered"] += sum(r.guard == "filter" for r in done)
+        self.stats["verify_timeouts"] += sum(r.guard == "verify_timeout" for r in done)
         if check_errors and failed and len(failed) > self.max_error_fraction * len(done):
             raise RewardError(
                 f"{len(failed)} of {len(done)} items failed verification "
@@ -276,9 +324,7 @@ class VerifierPool:
         code = worker.proc.exitcode
         if worker.task is not None:
             results[worker.task] = RewardResult(
-                score=0.0,
-                correct=False,
-                error=f"reward worker died (exit code {code}); memory limit is {self.memory_mb} MB above baseline",
+                score=0.0, correct=False, error=death_message(code, self.memory_mb)
             )
         elif not worker.ready:
             self._start_failures += 1

@@ -222,8 +222,10 @@ class RewardScorer:
 
         Returns:
             (results, metrics). `results[i].score` is the combined reward, `.correct` the primary verdict.
-            Metrics: reward/mean, reward/accuracy, reward/errors, reward/timeouts,
-            reward/format_error_rate and reward/term/<label> (mean term score).
+            Metrics: reward/mean, reward/accuracy, reward/errors, reward/timeouts (wall-clock kills),
+            reward/verify_timeouts (Math-Verify's own timeout decided the verdict), reward/filtered
+            (answer refused before symbolic parsing), reward/format_error_rate and reward/term/<label>
+            (mean term score).
 
         Raises:
             RewardError: malformed rows, no primary reward for a row, or too many failed items.
@@ -253,6 +255,7 @@ class RewardScorer:
             error=errors[0] if errors else None,
             timed_out=any(r.timed_out for _, r in parts),
             format_ok=all(r.format_ok for _, r in parts),
+            guard=next((r.guard for term, r in parts if term.primary and r.guard), None),
         )
 
     def _metrics(self, results: list[RewardResult], plan: list, raw: list[RewardResult]) -> dict[str, float]:
@@ -262,6 +265,8 @@ class RewardScorer:
             "reward/accuracy": sum(r.correct for r in results) / n,
             "reward/errors": float(sum(r.error is not None and not r.timed_out for r in raw)),
             "reward/timeouts": float(sum(r.timed_out for r in raw)),
+            "reward/verify_timeouts": float(sum(r.guard == "verify_timeout" for r in raw)),
+            "reward/filtered": float(sum(r.guard == "filter" for r in raw)),
             "reward/format_error_rate": sum(not r.format_ok for r in results) / n,
         }
         sums: dict[str, list[float]] = {}

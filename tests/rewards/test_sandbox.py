@@ -105,7 +105,7 @@ def test_memory_hog_is_an_error_not_a_crash(jail) -> None:
 def test_dead_worker_is_an_error_and_replaced(jail) -> None:
     pool, _ = jail
     results = pool.score([VerifyItem("x", "1", f"{FAULTS}:die"), ("\\boxed{3}", "3")])
-    assert "worker died (exit code 3)" in results[0].error
+    assert "exited by itself with exit code 3" in results[0].error
     assert results[1].correct
     assert pool.score([("\\boxed{4}", "4")])[0].correct
 
