@@ -3,7 +3,7 @@
 Each estimator is registered with `@register_estimator("name")` and has the signature
 `fn(inp: AdvantageInputs, **hyperparameters) -> Tensor[B,T]`. All are vectorised over groups through
 `Groups` (scatter/gather), so a batch may hold groups of different sizes in any order.
-Math and test vectors: /work/shared/spec/algorithms.md §1, §2, §7, §8, §9 and T1, T2, T10, T11, T12, T15.
+Math, knobs and papers: docs/algorithms.md, "Advantage estimators".
 """
 
 from __future__ import annotations
@@ -77,15 +77,15 @@ def grpo_scalar(
     norm_by_std: bool = True,
     singleton: Singleton = "zero",
 ) -> Tensor:
-    """[B] GRPO advantage (R - mean_g) / (std_g + eps), std unbiased as in verl/TRL/oat (§1.1, T1).
+    """[B] GRPO advantage (R - mean_g) / (std_g + eps), std unbiased as in verl/TRL/oat.
 
     Args:
         rewards_B: scalar rewards.
         groups: group index.
         eps: added to the std (verl 1e-6, TRL 1e-4, oat 1e-8).
-        norm_by_std: False gives Dr. GRPO's R - mean_g (§1.2).
+        norm_by_std: False gives Dr. GRPO's R - mean_g.
         singleton: "zero" (default, no baseline -> no signal) or "raw" (verl: A = R, then divided by 1 + eps
-            when normalising, which is T1's 0.6999993).
+            when normalising, e.g. 0.7 -> 0.6999993).
     """
     adv = rewards_B - groups.broadcast(groups.mean(rewards_B))
     if norm_by_std:
@@ -108,7 +108,7 @@ def grpo(
 
 @register_estimator("dr_grpo")
 def dr_grpo(inp: AdvantageInputs, *, singleton: Singleton = "zero") -> Tensor:
-    """Dr. GRPO (arXiv 2503.20783): A = R - mean_g, no std division (§1.2, T1, T15).
+    """Dr. GRPO (arXiv 2503.20783): A = R - mean_g, no std division.
 
     Pair it with aggregation `seq_mean_token_sum_norm` and a constant `loss_scale_factor` (the generation
     budget) to also drop the 1/|o| length normalisation.
@@ -118,7 +118,7 @@ def dr_grpo(inp: AdvantageInputs, *, singleton: Singleton = "zero") -> Tensor:
 
 @register_estimator("rloo")
 def rloo(inp: AdvantageInputs, *, singleton: Singleton = "zero") -> Tensor:
-    """RLOO (arXiv 2402.14740): A_i = R_i - mean_{j!=i} R_j = G/(G-1) (R_i - mean_g) (§2, T1).
+    """RLOO (arXiv 2402.14740): A_i = R_i - mean_{j!=i} R_j = G/(G-1) (R_i - mean_g).
 
     Args:
         singleton: "zero" (default) or "raw" (verl: a group of one gets A = R).
@@ -166,7 +166,7 @@ def _outcome_token_rewards(inp: AdvantageInputs, scalar_B: Tensor) -> Tensor:
 
 @register_estimator("reinforce_pp")
 def reinforce_pp(inp: AdvantageInputs, *, gamma: float = 1.0) -> Tensor:
-    """REINFORCE++ (arXiv 2501.03262, verl): token returns, then global token whitening (§2, T2).
+    """REINFORCE++ (arXiv 2501.03262, verl): token returns, then global token whitening.
 
     The outcome reward sits on the last valid token; `token_rewards_BT` (e.g. -beta*KL) are added per token.
     Whitening is token-weighted over the whole batch, so long responses dominate mean and variance.
@@ -177,7 +177,7 @@ def reinforce_pp(inp: AdvantageInputs, *, gamma: float = 1.0) -> Tensor:
 
 @register_estimator("reinforce_pp_baseline")
 def reinforce_pp_baseline(inp: AdvantageInputs) -> Tensor:
-    """REINFORCE++-baseline (verl): subtract the group mean of the outcome, broadcast, whiten over tokens (T2)."""
+    """REINFORCE++-baseline (verl): subtract the group mean of the outcome, broadcast, whiten over tokens."""
     rewards = _outcome(inp)
     centred = rewards - inp.groups.broadcast(inp.groups.mean(rewards))
     return masked_whiten(inp.broadcast(centred), inp.mask)
@@ -216,7 +216,7 @@ def qae(
     quantile_mode: Literal["linear", "right_continuous"] = "right_continuous",
     eps: float = 1e-6,
 ) -> Tensor:
-    """Quantile Advantage Estimation (arXiv 2509.22611): A = (R - b_K) / (std_g + eps) (§7, T11).
+    """Quantile Advantage Estimation (arXiv 2509.22611): A = (R - b_K) / (std_g + eps).
 
     Args:
         k: quantile level in (0, 1); 0.4 by default, 0.6 against early entropy collapse.
@@ -237,7 +237,7 @@ def qae(
 def w_reinforce(
     inp: AdvantageInputs, *, mode: Literal["weighted", "psr", "nsr"] = "weighted", lam: float = 0.1
 ) -> Tensor:
-    """W-REINFORCE / PSR / NSR (arXiv 2506.01347, RLVR-Decomposed code) on the verdict `correct_B` (§8, T12).
+    """W-REINFORCE / PSR / NSR (arXiv 2506.01347, RLVR-Decomposed code) on the verdict `correct_B`.
 
     "psr": A = 1 if correct else 0; "nsr": 0 or -1; "weighted": lam or -1. No baseline, no normalisation;
     all-wrong groups still learn, so keep them (dynamic sampling mode keep_all_wrong or off).
@@ -253,7 +253,7 @@ def w_reinforce(
 
 @register_estimator("lens")
 def lens(inp: AdvantageInputs, *, alpha: float = 0.25, eps: float = 1e-6) -> Tensor:
-    """LENS (arXiv 2510.08696 §5.1): confidence-calibrated negative rewards from the old policy (§9, T10).
+    """LENS (arXiv 2510.08696 §5.1): confidence-calibrated negative rewards from the old policy.
 
     With pi_i = exp(mean token old-logprob) and r_i = correct_i in {0,1}:
     r~_i = r_i - (1 - r_i) (1/G) pi_i / (D - pi_i), where D = max(D_imp, 2 max_j pi_j) for mixed groups

@@ -3,7 +3,7 @@
 Each loss is registered with `@register_policy_loss("name")` and has the signature
 `fn(inputs: LossInputs, *, generator=None, **hyperparameters) -> PolicyTerm`; the loss is the quantity to
 MINIMISE per token (negative surrogate). Token modifiers (Clip-Cov, KL-Cov, ERC) live in `modifiers.py`, the
-DRPO objective in `drpo.py`. Spec: /work/shared/spec/algorithms.md §1.1, §3, §4 and T3, T4, T7.
+DRPO objective in `drpo.py`. Math and knobs: docs/algorithms.md, "Policy losses".
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def ppo_clip(
     log_ratio_clamp: float = 20.0,
     generator: torch.Generator | None = None,
 ) -> PolicyTerm:
-    """PPO/GRPO clipped surrogate (verl `compute_policy_loss_vanilla`; T3).
+    """PPO/GRPO clipped surrogate (verl `compute_policy_loss_vanilla`).
 
     L = max(-A r, -A clip(r, 1-eps_low, 1+eps_high)); eps_high > eps_low is DAPO clip-higher (0.2/0.28).
     Dual-clip for A < 0: L = min(L, -A c) with c = `clip_ratio_c` (verl default 3, DAPO/entropy recipes 10);
@@ -109,7 +109,7 @@ def gppo(
     log_ratio_clamp: float = 20.0,
     generator: torch.Generator | None = None,
 ) -> PolicyTerm:
-    """GPPO, gradient-preserving clipping (Klear-Reasoner, arXiv 2508.07629; spec §4, T7).
+    """GPPO, gradient-preserving clipping (Klear-Reasoner, arXiv 2508.07629).
 
     clip_GP(r) equals clip(r) in value, but outside [1-eps_low, 1+eps_high] it is (1 +- eps) r / sg(r), so a
     clipped token keeps the bounded gradient (1 +- eps) grad log pi instead of 0. Dual-clip c = 10 as in the
@@ -131,7 +131,7 @@ def gspo(
     eps_high: float = 4e-4,
     generator: torch.Generator | None = None,
 ) -> PolicyTerm:
-    """GSPO, sequence-level ratio (arXiv 2507.18071; verl `compute_policy_loss_gspo`; spec §3, T4).
+    """GSPO, sequence-level ratio (arXiv 2507.18071; verl `compute_policy_loss_gspo`).
 
     s_i = exp(mean_t log r_{i,t}); implemented in the GSPO-token form log s_{i,t} = lp - sg(lp) + sg(log s_i)
     (value s_i, gradient through each token), clamped at log s <= 10, no dual-clip. With a per-sequence

@@ -3,8 +3,8 @@
 Each is registered with `@register_loss_modifier("name")` and has the signature
 `fn(inputs: LossInputs, term: PolicyTerm, *, generator=None, **hyperparameters) -> PolicyTerm`.
 They apply in the order the spec lists them; put ERC last so it masks the final per-token loss.
-Spec: /work/shared/spec/algorithms.md §5 (Entropy Mechanism, arXiv 2505.22617), §6 (ERC, arXiv 2512.05591),
-test vectors T5, T6, T7.
+Math and knobs: docs/algorithms.md, "Loss modifiers" (Entropy Mechanism, arXiv 2505.22617; ERC,
+arXiv 2512.05591).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def clip_cov(
     ub: float = 5.0,
     generator: torch.Generator | None = None,
 ) -> PolicyTerm:
-    """Clip-Cov (verl `compute_policy_loss_clip_cov`; spec §5.1, T5).
+    """Clip-Cov (verl `compute_policy_loss_clip_cov`; docs/algorithms.md, "Clip-Cov and KL-Cov").
 
     Among valid tokens not already clipped by the base loss with lb < cov < ub (strict), pick
     n = max(int(ratio * n_valid), 1) uniformly at random and zero their loss, value and gradient (the token
@@ -84,7 +84,7 @@ def kl_cov(
     coef: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> PolicyTerm:
-    """KL-Cov (verl `compute_policy_loss_kl_cov`; spec §5.2, T6).
+    """KL-Cov (verl `compute_policy_loss_kl_cov`; docs/algorithms.md, "Clip-Cov and KL-Cov").
 
     Adds coef * |log pi - log pi_old| to the k = max(1, int(n_valid * ratio)) valid tokens of highest
     covariance. Unit: `ratio` is a FRACTION of valid tokens (verl's `kl_cov_ratio`, 2e-3 for 7B, 2e-4 for
@@ -116,7 +116,7 @@ def erc(
     high: float = 0.05,
     generator: torch.Generator | None = None,
 ) -> PolicyTerm:
-    """Entropy Ratio Clipping (Kwai-Klear/ERC `grpo_erc`/`gppo_erc`; spec §6, T7): a gradient mask.
+    """Entropy Ratio Clipping (Kwai-Klear/ERC `grpo_erc`/`gppo_erc`; docs/algorithms.md, "ERC"): a gradient mask.
 
     rho = (H + 1e-8) / (H_old + 1e-8) per token (full-vocabulary entropies); tokens with
     1 - low < rho < 1 + high (strict) keep their gradient, the rest are detached: the loss VALUE and the

@@ -1,5 +1,5 @@
 """Reward shaping and group filters (pipeline stages A and B): DAPO overlong penalty, format penalty,
-DAPO dynamic sampling. Spec: /work/shared/spec/algorithms.md §1.3, T13, T14.
+DAPO dynamic sampling. See docs/algorithms.md, "Reward shaping and group filters".
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def dynamic_sampling_keep(
     mode: Literal["drop_uniform", "keep_all_wrong"] = "drop_uniform",
     correct_B: Tensor | None = None,
 ) -> Tensor:
-    """[B] bool keep mask of DAPO dynamic sampling (verl `dapo_ray_trainer`; T14).
+    """[B] bool keep mask of DAPO dynamic sampling (verl `dapo_ray_trainer`).
 
     A group is kept when its metric (use accuracy, not the shaped score) has non-zero spread or it has a
     single response. "keep_all_wrong" also keeps groups where no response is correct, which LENS and

@@ -1,4 +1,4 @@
-"""Shared tensors for the algorithm tests: the spec's shared token batch (algorithms.md §T), float64."""
+"""Shared tensors for the algorithm tests: one hand-made B=4, T=4 token batch, float64."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def t64(x) -> torch.Tensor:
 
 
 def shared_batch(**extra) -> LossInputs:
-    """The spec's B=4, T=4 batch; `logprobs` is a fresh leaf so tests can read `.grad`."""
+    """The shared B=4, T=4 batch; `logprobs` is a fresh leaf so tests can read `.grad`."""
     mask = t64(MASK)
     old = t64(OLD)
     logprobs = (old + t64(LOG_RATIO)).requires_grad_(True)

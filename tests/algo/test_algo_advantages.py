@@ -1,4 +1,8 @@
-"""Advantage estimators against the spec's vectors T1, T2, T10, T11, T12, T15, plus edge cases and properties."""
+"""Advantage estimators against hand-computed vectors, plus edge cases and properties.
+
+Vector labels: T1 GRPO / Dr. GRPO / RLOO, T2 REINFORCE++-baseline, T10 LENS, T11 QAE, T12 W-REINFORCE, T15 the
+near-zero-std amplification of GRPO.
+"""
 
 from __future__ import annotations
 

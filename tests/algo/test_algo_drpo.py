@@ -1,4 +1,4 @@
-"""DRPO objective: vector T9, its contract errors, and surrogate gradient == true-objective gradient."""
+"""DRPO objective: a hand-computed vector (T9), its contract errors, and surrogate gradient == true gradient."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def test_truncated_correct_response_keeps_smallest_positive_weight():
 
 
 def true_loss(inputs: LossInputs, tau, lam, beta, delta, kl_type) -> torch.Tensor:
-    """Readable per-group reference of the TRUE DRPO loss (spec §10), differentiable."""
+    """Readable per-group reference of the TRUE DRPO loss (docs/algorithms.md, "DRPO"), differentiable."""
     mask = inputs.response_mask
     lengths = mask.sum(-1)
     s = (inputs.logprobs * mask).sum(-1) / lengths.clamp(min=1)

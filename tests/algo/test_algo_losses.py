@@ -1,4 +1,8 @@
-"""Per-token losses, modifiers, KL and aggregation against vectors T3-T8 and T16 (values and gradients)."""
+"""Per-token losses, modifiers, KL and aggregation against hand-computed vectors (values and gradients).
+
+Vector labels (T3 ... T8, T16) name the cases: T3 PPO clip and aggregation, T4 GSPO, T5 Clip-Cov, T6 KL-Cov,
+T7 ERC and GPPO, T8 KL estimators, T16 the full GRPO objective.
+"""
 
 from __future__ import annotations
 

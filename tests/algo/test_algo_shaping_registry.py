@@ -1,4 +1,4 @@
-"""Shaping and filters (T13, T14), the registry / import-path resolver, and the no-heavy-imports guarantee."""
+"""Shaping and filters (vectors T13 overlong, T14 dynamic sampling), the registry / import-path resolver, and the no-heavy-imports guarantee."""
 
 from __future__ import annotations
 
