@@ -413,15 +413,21 @@ class Run:
         self.sync_weights()
 
     def _check_resume_compatible(self, path: Path) -> None:
-        from rlvr.checkpoint.compat import resume_incompatibilities
+        """Refuse recipe changes that break the checkpoint; warn about changes of behaviour, list the rest."""
+        from rlvr.checkpoint.compat import BREAKING, HARMLESS, classify_recipe_changes, unclassified_warning
 
         saved = yaml.safe_load((path / "recipe.yaml").read_text())
-        problems = resume_incompatibilities(saved, self.recipe.model_dump(mode="json"))
-        if problems:
+        changes = classify_recipe_changes(saved, self.recipe.model_dump(mode="json"))
+        if changes[BREAKING]:
             raise RunError(
                 f"cannot resume from {path}: the recipe changed in ways that break resume: "
-                + "; ".join(problems)
+                + "; ".join(changes[BREAKING])
             )
+        warning = unclassified_warning(changes)
+        if warning:
+            log.warning(warning)
+        if changes[HARMLESS]:
+            log.info("resuming with harmless recipe changes: %s", "; ".join(changes[HARMLESS]))
 
 
 def _install_stop_handler(run: Run) -> Any:

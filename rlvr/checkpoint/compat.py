@@ -10,8 +10,9 @@ patterns over dotted keys, so ``data.*`` also matches ``data.eval.path``):
   another objective, another seed). :func:`resume_incompatibilities` reports these.
 - ``harmless``: bookkeeping that may change between segments of one run (logging, evaluation,
   checkpoint cadence and retention, extending ``train.steps``).
-- anything no rule matches is ``unclassified``: :func:`classify_recipe_changes` returns it so
-  the trainer can print a warning, but it does not block the resume.
+- anything no rule matches is ``unclassified``: the checkpoint stays valid but the run will behave
+  differently from the segment that wrote it (another sampling temperature, another reward term).
+  :func:`unclassified_warning` words the warning the trainer logs at resume; it does not block.
 
 Rules are data: add a row, with the reason, rather than code.
 """
@@ -35,46 +36,54 @@ class ResumeRule(NamedTuple):
     reason: str
 
 
-# First match wins, so the narrow harmless exceptions come before the broad breaking sections.
+# First match wins, so the narrow exceptions come before the broad sections. Every pattern names a real key
+# of the recipe schema (tests/checkpoint/test_compat.py checks it). Keys left unclassified on purpose, because
+# they change what the run does without invalidating the checkpoint: rollout.temperature / top_p / top_k (the
+# sampling distribution), rewards.terms / correct_score / wrong_score and the sandbox's timeout_s, memory_mb,
+# max_error_fraction, block_side_effects (what a completion is worth), train.async_mode (batch staleness).
 RESUME_RULES: tuple[ResumeRule, ...] = (
-    # Evaluation-only data settings: which held-out set is scored never touches training state.
+    ResumeRule("name", HARMLESS, "labels the run; the checkpoint was already found"),
+    # Evaluation-only data: which held-out set is scored never touches training state.
     ResumeRule("data.eval", HARMLESS, "held-out evaluation data only"),
     ResumeRule("data.eval.*", HARMLESS, "held-out evaluation data only"),
-    ResumeRule("data.eval_*", HARMLESS, "held-out evaluation data only"),
-    ResumeRule("data.test", HARMLESS, "held-out evaluation data only"),
-    ResumeRule("data.test.*", HARMLESS, "held-out evaluation data only"),
-    ResumeRule("data.test_*", HARMLESS, "held-out evaluation data only"),
-    # Learner allow-list: how a fixed batch is split into micro-batches and whether activations
-    # are recomputed change memory and speed, not the update (up to float summation order).
+    # Learner: how a fixed batch is split into micro-batches and whether activations are recomputed change
+    # memory and speed, not the update (up to float summation order); a deadline changes nothing.
     ResumeRule("learner.micro_batch_tokens", HARMLESS, "micro-batching only changes memory use"),
-    ResumeRule("learner.micro_batch_size", HARMLESS, "micro-batching only changes memory use"),
     ResumeRule("learner.gradient_checkpointing", HARMLESS, "activation recomputation only"),
-    ResumeRule("learner.activation_checkpointing", HARMLESS, "activation recomputation only"),
-    ResumeRule("learner.timeout_s", HARMLESS, "deadline only"),
-    # Bookkeeping.
-    ResumeRule("logging", HARMLESS, "logging only"),
+    ResumeRule("learner.collective_timeout_s", HARMLESS, "deadline only"),
+    # Rollout engine: resources, deadlines and checks; per-prompt seeds make samples independent of the
+    # worker count.
+    ResumeRule(
+        "rollout.num_workers", HARMLESS, "per-prompt seeds: samples do not depend on the worker count"
+    ),
+    ResumeRule("rollout.kv_cache_memory_mb", HARMLESS, "engine memory only"),
+    ResumeRule("rollout.gpu_memory_utilization", HARMLESS, "engine memory only"),
+    ResumeRule("rollout.max_num_seqs", HARMLESS, "engine batching only"),
+    ResumeRule("rollout.enforce_eager", HARMLESS, "engine execution mode only"),
+    ResumeRule("rollout.tensor_parallel_size", HARMLESS, "engine sharding only"),
+    ResumeRule("rollout.call_timeout_s", HARMLESS, "deadline only"),
+    ResumeRule("rollout.sync.*", HARMLESS, "weight-sync check and deadline only"),
+    ResumeRule("rewards.sandbox.workers", HARMLESS, "verifier parallelism only"),
+    ResumeRule("rewards.sandbox.start_timeout_s", HARMLESS, "deadline only"),
+    ResumeRule("rewards.contract_check_rows", HARMLESS, "a pre-training check only"),
+    # Bookkeeping and placement.
     ResumeRule("logging.*", HARMLESS, "logging only"),
-    ResumeRule("eval", HARMLESS, "evaluation only"),
     ResumeRule("eval.*", HARMLESS, "evaluation only"),
-    ResumeRule("checkpoint.every_steps", HARMLESS, "checkpoint cadence only"),
-    ResumeRule("checkpoint.keep_last", HARMLESS, "checkpoint retention only"),
-    ResumeRule("checkpoint.resume", HARMLESS, "how this resume was requested"),
+    ResumeRule("checkpoint.*", HARMLESS, "checkpoint cadence, place and export only"),
+    ResumeRule("resources.*", HARMLESS, "where actors run, not what they compute"),
     ResumeRule("train.steps", HARMLESS, "extends or shortens the run; the step counter is kept"),
     # Breaking.
-    ResumeRule("model", BREAKING, "another policy/tokenizer than the checkpoint's weights"),
-    ResumeRule("model.*", BREAKING, "another policy/tokenizer than the checkpoint's weights"),
-    ResumeRule("data", BREAKING, "the saved data cursor indexes a different prompt order"),
+    ResumeRule("seed", BREAKING, "the restored RNG streams and data order assume the old seed"),
+    ResumeRule("*.seed", BREAKING, "the restored RNG streams and data order assume the old seed"),
+    ResumeRule("device", BREAKING, "RNG and optimizer state were saved for another device"),
+    ResumeRule("model.*", BREAKING, "another policy, tokenizer or dtype than the checkpoint's weights"),
     ResumeRule("data.*", BREAKING, "the saved data cursor indexes a different prompt order"),
     ResumeRule("rollout.samples_per_prompt", BREAKING, "changes the batch shape and group baselines"),
     ResumeRule("rollout.max_prompt_tokens", BREAKING, "changes which prompts are kept and the batch shape"),
     ResumeRule("rollout.max_response_tokens", BREAKING, "changes the batch shape and length penalties"),
     ResumeRule("train.prompts_per_step", BREAKING, "changes the batch shape and the data cursor stride"),
-    ResumeRule("learner", BREAKING, "optimizer/schedule state would not match"),
-    ResumeRule("learner.*", BREAKING, "optimizer/schedule state would not match"),
-    ResumeRule("algorithm", BREAKING, "changes the objective the optimizer state was built for"),
+    ResumeRule("learner.*", BREAKING, "optimizer, schedule or sharded state would not match"),
     ResumeRule("algorithm.*", BREAKING, "changes the objective the optimizer state was built for"),
-    ResumeRule("seed", BREAKING, "the restored RNG streams and data order assume the old seed"),
-    ResumeRule("*.seed", BREAKING, "the restored RNG streams and data order assume the old seed"),
 )
 
 _ABSENT = "<absent>"
@@ -137,3 +146,18 @@ def resume_incompatibilities(old_recipe: Mapping[str, Any], new_recipe: Mapping[
         One human-readable line per breaking change; empty when the resume is safe.
     """
     return classify_recipe_changes(old_recipe, new_recipe)[BREAKING]
+
+
+def unclassified_warning(changes: Mapping[str, list[str]]) -> str | None:
+    """The resume warning for changes no rule classifies (None when there are none).
+
+    Args:
+        changes: :func:`classify_recipe_changes` output.
+    """
+    keys = changes.get(UNCLASSIFIED) or []
+    if not keys:
+        return None
+    return (
+        f"resuming with {len(keys)} recipe change(s) that keep the checkpoint valid but change what the run "
+        "does from here on: " + "; ".join(keys)
+    )

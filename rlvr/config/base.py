@@ -6,6 +6,11 @@ from pydantic import BaseModel, ConfigDict
 
 
 class StrictModel(BaseModel):
-    """A recipe section. Unknown keys are errors; values are validated on assignment too."""
+    """A recipe section. Unknown keys are errors; values are validated on assignment too.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    Dumps use the recipe's key names (`as`, not the attribute `as_`), so a saved resolved recipe loads back.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, protected_namespaces=(), serialize_by_alias=True
+    )
