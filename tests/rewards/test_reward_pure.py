@@ -140,7 +140,7 @@ def test_normalize(raw: str, norm: str) -> None:
     ],
 )
 def test_overlong_dapo_eq13_vectors(length: int, penalty: float) -> None:
-    """algorithms.md §T13 (L_max=20480, L_cache=4096, factor 1)."""
+    """DAPO overlong shaping (docs/algorithms.md, "Overlong shaping"): L_max=20480, L_cache=4096, factor 1."""
     assert compute_overlong_penalty(length, 20480, 4096) == pytest.approx(penalty, abs=1e-7)
 
 
