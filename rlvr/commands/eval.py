@@ -6,6 +6,9 @@ a plain Hugging Face model directory. When the checkpoint carries the recipe it 
 recipe supplies every default (held-out split ``data.eval``, rewards, ``eval.*`` sampling settings,
 response budget, seed), so ``rlvr eval runs/quickstart`` re-runs the training-time evaluation: with
 greedy decoding and one sample it reproduces the logged ``eval/accuracy``. Flags override the recipe.
+Data in another format than the recipe's (or with no recipe) is graded by its format's reward
+(``gsm8k`` -> ``gsm8k``, ``math`` / ``aime`` -> ``math``); ``--system-prompt`` and ``--instruction``
+set the prompt (docs/rewards.md lists the conventional instructions).
 
 Writes ``eval.json`` and ``eval.md`` into ``<checkpoint>/eval-<data name>`` (or ``--out``) and prints
 the markdown table. torch, vLLM and transformers are imported only inside :func:`run`.
@@ -193,11 +196,13 @@ def resolve_settings(args: argparse.Namespace, ckpt: ResolvedCheckpoint, recipe:
         )
         # The training-time evaluation's prompt cap, so the rerun sees the same prompts.
         default_limit = r.eval.max_prompts
+    data = _with_prompt_flags(data, args)
     data_name = dataset_name(data)
+    reward_fns = args.reward or _format_reward(data, recipe)
     rewards = r.rewards
-    if args.reward:
+    if reward_fns:
         try:
-            terms = [RewardTerm(fn=fn) for fn in args.reward]
+            terms = [RewardTerm(fn=fn) for fn in reward_fns]
         except ValidationError as exc:
             raise EvalError(f"--reward: {exc.errors()[0]['msg']}") from None
         # Only the terms change: scores and sandbox limits stay the recipe's.
@@ -224,9 +229,49 @@ def _pick(flag: Any, default: Any) -> Any:
     return default if flag is None else flag
 
 
+# The reward that grades a data format's answers when no recipe decides (see `_format_reward`).
+FORMAT_REWARDS = {"gsm8k": "gsm8k", "math": "math", "aime": "math"}
+# Conventional answer-format instructions, usable by name with --instruction (docs/rewards.md).
+INSTRUCTIONS = {
+    "boxed": "Please reason step by step, and put your final answer within \\boxed{}.",
+    "gsm8k": 'Solve the problem step by step. At the end, write the final answer after "####".',
+}
+
+
+def _format_reward(data: Any, recipe: Any) -> list[str] | None:
+    """The reward of the data's format, unless the checkpoint's recipe was trained on this format.
+
+    A recipe's rewards were chosen for its own data: they apply when the evaluated data has the
+    format of the recipe's train or eval data. Otherwise (a plain model, or another format) the
+    format's reward grades it: `gsm8k` -> `gsm8k` (`#### 42`, boxed or `Answer:`), `math` / `aime`
+    -> `math`. Formats without an entry keep the recipe's (or the default) rewards.
+    """
+    reward = FORMAT_REWARDS.get(data.format)
+    if reward is None:
+        return None
+    if recipe is not None:
+        recipe_formats = {getattr(d, "format", None) for d in (recipe.data.train, recipe.data.eval)}
+        if data.format in recipe_formats:
+            return None
+    return [reward]
+
+
+def _with_prompt_flags(data: Any, args: argparse.Namespace) -> Any:
+    """Apply --system-prompt / --instruction (a text, or a name from INSTRUCTIONS) to the data config."""
+    overrides = {}
+    if getattr(args, "system_prompt", None) is not None:
+        overrides["system_prompt"] = args.system_prompt or None
+    instruction = getattr(args, "instruction", None)
+    if instruction is not None:
+        overrides["instruction"] = INSTRUCTIONS.get(instruction, instruction) or None
+    if not overrides:
+        return data
+    return _validated_dataset({**data.model_dump(), **overrides}, "--system-prompt/--instruction")
+
+
 # Prompt-formatting fields of a dataset config that `--data` inherits from the recipe's datasets, so a
 # checkpoint sees the prompt layout it was trained on; schema fields (keys, split) belong to the new data.
-INHERITED_DATA_FIELDS = ("template", "system_prompt")
+INHERITED_DATA_FIELDS = ("template", "system_prompt", "instruction")
 DEFAULT_EVAL_SPLIT = "test"
 
 
@@ -314,6 +359,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="reward fn (registered name, pkg.mod:fn or file.py:fn); repeatable; default: recipe rewards",
     )
     parser.add_argument(
+        "--system-prompt",
+        default=None,
+        help="system message (chat) or preamble (plain) of every prompt; '' removes the recipe's",
+    )
+    parser.add_argument(
+        "--instruction",
+        default=None,
+        help="text appended to every problem, e.g. the answer format; the names "
+        f"{', '.join(INSTRUCTIONS)} give the conventional ones (docs/rewards.md); '' removes the recipe's",
+    )
+    parser.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default=None, help="default: recipe device"
     )
     parser.add_argument(
@@ -352,6 +408,14 @@ def run(args: argparse.Namespace) -> int:
     from rlvr.devices import apply_runtime_env
 
     apply_runtime_env(device)  # before vLLM is imported (in-process engine on CPU, sized KV cache)
+    print(f"rewards: {', '.join(t.fn for t in s.rewards.terms)}", file=sys.stderr)
+    plain_model = ckpt.recipe_file is None
+    if plain_model and not (s.data.instruction or s.data.system_prompt) and s.data.format in FORMAT_REWARDS:
+        print(
+            "note: the prompts say nothing about the answer format; a model that answers in prose "
+            "scores 0. Pass --instruction boxed (or your own text) if it does not box its answer.",
+            file=sys.stderr,
+        )
     t0 = time.perf_counter()
     rows, prompt_ids = load_prompts(s, ckpt.hf_dir)
     report = generate_and_score(s, ckpt.hf_dir, rows, prompt_ids, device)
@@ -368,6 +432,8 @@ def run(args: argparse.Namespace) -> int:
         "max_tokens": s.max_tokens,
         "seed": s.seed,
         "rewards": [t.fn for t in s.rewards.terms],
+        "system_prompt": s.data.system_prompt,
+        "instruction": s.data.instruction,
         "reward_errors": report["summary"].get("reward_errors", 0.0),
         "seconds": round(seconds, 2),
     }

@@ -28,6 +28,8 @@ class DatasetConfig(StrictModel):
         answer_key: Answer column for ``generic``.
         template: ``chat`` (the tokenizer's chat template) or ``plain`` (raw text).
         system_prompt: Optional system message (chat) or preamble (plain).
+        instruction: Optional text appended to every problem in the user turn, e.g. the answer format
+            ("Please reason step by step, and put your final answer within \\boxed{}.").
         limit: Keep only the first N rows (after shuffling).
         shuffle: Shuffle rows with ``seed`` before ``limit``.
         seed: Shuffle seed.
@@ -41,6 +43,7 @@ class DatasetConfig(StrictModel):
     answer_key: str | None = None
     template: Literal["chat", "plain"] = "chat"
     system_prompt: str | None = None
+    instruction: str | None = None
     limit: int | None = Field(None, ge=1)
     shuffle: bool = False
     seed: int = 0

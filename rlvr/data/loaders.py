@@ -223,10 +223,12 @@ def format_prompt(question: str, cfg: DatasetConfig, tokenizer=None) -> tuple[st
 
     Args:
         question: The raw problem text.
-        cfg: Template and system prompt.
+        cfg: Template, system prompt and instruction (appended to the question in the user turn).
         tokenizer: Needed for ``chat`` to render the text; without it ``prompt`` is the bare
             question and the engine must apply the chat template to ``messages`` itself.
     """
+    if cfg.instruction:
+        question = f"{question}\n\n{cfg.instruction}"
     messages = ([{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []) + [
         {"role": "user", "content": question}
     ]

@@ -171,3 +171,64 @@ def test_bad_flag_values_are_user_errors(tmp_path, checkpoint, parse_args):
             resolve_settings(parse_args(eval_cmd, [str(ckpt.path), *argv]), ckpt, recipe)
     s = resolve_settings(parse_args(eval_cmd, [str(ckpt.path), "--split", "train"]), ckpt, recipe)
     assert s.data.split == "train" and s.data.source == recipe.data.eval.source
+
+
+@needs_data
+@pytest.mark.parametrize(("fmt", "reward"), [("gsm8k", "gsm8k"), ("math", "math"), ("aime", "math")])
+def test_plain_model_reward_follows_the_data_format(tmp_path, hf_dir, parse_args, fmt, reward):
+    ckpt = resolve_checkpoint(hf_dir(tmp_path / "m"))
+    args = parse_args(eval_cmd, [str(ckpt.path), "--data", "t.jsonl", "--format", fmt])
+    s = resolve_settings(args, ckpt, None)
+    assert [t.fn for t in s.rewards.terms] == [reward]
+    args = parse_args(eval_cmd, [str(ckpt.path), "--data", "t.jsonl", "--format", fmt, "--reward", "format"])
+    assert [t.fn for t in resolve_settings(args, ckpt, None).rewards.terms] == ["format"]
+
+
+@needs_data
+def test_recipe_rewards_hold_for_its_own_format_only(tmp_path, checkpoint, parse_args):
+    recipe = {
+        **RECIPE,
+        "data": {"train": {"format": "gsm8k"}, "eval": {"format": "gsm8k", "split": "test"}},
+        "rewards": {"terms": [{"fn": "math", "kwargs": {"style": "auto"}}]},
+    }
+    ckpt = resolve_checkpoint(checkpoint(tmp_path / "ck", 1, recipe=recipe))
+    loaded = eval_cmd.load_checkpoint_recipe(ckpt)
+    own = parse_args(eval_cmd, [str(ckpt.path), "--data", "g.jsonl", "--format", "gsm8k"])
+    terms = resolve_settings(own, ckpt, loaded).rewards.terms
+    assert [(t.fn, t.kwargs) for t in terms] == [("math", {"style": "auto"})]
+    other = parse_args(eval_cmd, [str(ckpt.path), "--data", "a.jsonl", "--format", "aime"])
+    assert [t.fn for t in resolve_settings(other, ckpt, loaded).rewards.terms] == ["math"]
+    assert resolve_settings(other, ckpt, loaded).rewards.terms[0].kwargs == {}
+
+
+@needs_data
+def test_instruction_and_system_prompt_flags(tmp_path, checkpoint, parse_args):
+    recipe = {
+        **RECIPE,
+        "data": {"eval": {"split": "test", "system_prompt": "Be brief.", "instruction": "Go."}},
+    }
+    ckpt = resolve_checkpoint(checkpoint(tmp_path / "ck", 1, recipe=recipe))
+    loaded = eval_cmd.load_checkpoint_recipe(ckpt)
+    s = resolve_settings(parse_args(eval_cmd, [str(ckpt.path)]), ckpt, loaded)
+    assert (s.data.system_prompt, s.data.instruction) == ("Be brief.", "Go.")
+    s = resolve_settings(parse_args(eval_cmd, [str(ckpt.path), "--data", "x.jsonl"]), ckpt, loaded)
+    assert (s.data.system_prompt, s.data.instruction) == ("Be brief.", "Go.")  # inherited by --data
+    argv = [str(ckpt.path), "--instruction", "boxed", "--system-prompt", ""]
+    s = resolve_settings(parse_args(eval_cmd, argv), ckpt, loaded)
+    assert s.data.instruction == eval_cmd.INSTRUCTIONS["boxed"]
+    assert "\\boxed{}" in s.data.instruction and s.data.system_prompt is None
+    argv = [str(ckpt.path), "--instruction", "Answer with a number."]
+    assert (
+        resolve_settings(parse_args(eval_cmd, argv), ckpt, loaded).data.instruction == "Answer with a number."
+    )
+
+
+@needs_data
+def test_instruction_reaches_the_prompt(tmp_path):
+    from rlvr.config.data import DatasetConfig
+    from rlvr.data.loaders import format_prompt
+
+    cfg = DatasetConfig(template="plain", system_prompt="Sys.", instruction=eval_cmd.INSTRUCTIONS["boxed"])
+    prompt, messages = format_prompt("What is 2+2?", cfg)
+    assert prompt == "Sys.\n\nWhat is 2+2?\n\n" + eval_cmd.INSTRUCTIONS["boxed"]
+    assert messages[-1] == {"role": "user", "content": "What is 2+2?\n\n" + eval_cmd.INSTRUCTIONS["boxed"]}
