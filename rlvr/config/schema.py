@@ -128,6 +128,20 @@ def check_recipe(recipe: Recipe) -> list[Issue]:
                 "one-step-off async needs disaggregated placement (colocated rollout and learner share devices)",
             )
         )
+    if recipe.device == "cpu":
+        res = recipe.resources
+        for key, gpus in (
+            ("gpus_per_learner", res.gpus_per_learner),
+            ("gpus_per_rollout_worker", res.gpus_per_rollout_worker),
+        ):
+            if gpus:
+                issues.append(
+                    Issue(
+                        "error",
+                        f"resources.{key}",
+                        f"{gpus} GPUs per actor on device: cpu; Ray would wait forever for GPUs (set 0)",
+                    )
+                )
     if recipe.eval.every_steps and getattr(recipe.data, "eval", None) is None:
         issues.append(
             Issue("error", "eval.every_steps", "periodic evaluation is on but data.eval is not set")
