@@ -371,6 +371,7 @@ class Run:
     def evaluate(self) -> dict[str, float]:
         """Held-out accuracy (and pass@k when sampling several) with the current rollout weights."""
         from rlvr.eval.runner import evaluate_prompts
+        from rlvr.progress import progress
 
         if not self.eval_rows:
             return {}
@@ -385,6 +386,7 @@ class Run:
             top_p=e.top_p,
             max_tokens=self.recipe.rollout.max_response_tokens,
             seed=self.recipe.seed,
+            log=progress,
         )
         return {f"eval/{k}": v for k, v in report["summary"].items() if isinstance(v, int | float)}
 

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.checkpoint.atomic import atomic_write_text, fsync_dir, fsync_file
+from rlvr.progress import progress, size
 
 MANIFEST_NAME = "MANIFEST.json"
 POINTER_NAME = "latest"
@@ -173,6 +174,7 @@ class CheckpointManager:
         self.root = Path(root)
         self.keep_last = keep_last or None
         self.root.mkdir(parents=True, exist_ok=True)
+        self._staged_at: dict[Path, float] = {}  # when each staged directory was created (progress line)
         if cleanup:
             self.cleanup_stale()
 
@@ -182,6 +184,7 @@ class CheckpointManager:
         if staged.exists():
             shutil.rmtree(staged)
         staged.mkdir(parents=True)
+        self._staged_at[staged] = time.perf_counter()
         return staged
 
     def save(self, step: int, write: Callable[[Path], None], manifest: dict[str, Any] | None = None) -> Path:
@@ -259,6 +262,10 @@ class CheckpointManager:
         fsync_dir(self.root)
         self._publish_pointer(final.name)
         self.apply_retention()
+        started = self._staged_at.pop(staged, None)
+        if started is not None:  # large models take a while: say what was written and how long it took
+            total = sum(entry["size"] for entry in files.values())
+            progress(f"checkpoint {final}: {size(total)} in {time.perf_counter() - started:.1f}s")
         return final
 
     def _publish_pointer(self, name: str) -> None:

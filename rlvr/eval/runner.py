@@ -6,6 +6,8 @@ Works with anything that has ``generate(prompt_ids, n=, temperature=, top_p=, ma
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from rlvr.eval.metrics import DEFAULT_BREAKDOWN_FIELDS, compute_eval_metrics
@@ -25,11 +27,14 @@ def evaluate_prompts(
     top_p: float = 1.0,
     max_tokens: int,
     seed: int = 0,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate; returns ``{"summary": flat metrics, "result": compute_eval_metrics(...), "records": [...]}``.
 
-    ``summary["accuracy"]`` is avg@n (with greedy decoding and n = 1: plain held-out accuracy).
+    ``summary["accuracy"]`` is avg@n (with greedy decoding and n = 1: plain held-out accuracy). ``log``
+    gets one line with the prompt count, times and accuracy.
     """
+    t0 = time.perf_counter()
     groups = engine.generate(
         prompt_ids,
         n=samples_per_prompt,
@@ -41,7 +46,9 @@ def evaluate_prompts(
     texts = [c.text for group in groups for c in group]
     flat_rows = [row for row, group in zip(rows, groups) for _ in group]
     lengths = [len(c.token_ids) for group in groups for c in group]
+    t1 = time.perf_counter()
     results, reward_metrics = scorer.score(texts, flat_rows, lengths)
+    t2 = time.perf_counter()
     records, k = [], 0
     for i, (row, group) in enumerate(zip(rows, groups)):
         samples = []
@@ -61,4 +68,9 @@ def evaluate_prompts(
             for value, metrics in groups_by_value.items():
                 summary[f"accuracy/{field}/{value}"] = metrics[f"avg@{result['n']}"]
     summary["reward_errors"] = float(reward_metrics.get("reward/errors", 0))
+    if log is not None:
+        log(
+            f"eval: {len(rows)} prompts x {samples_per_prompt} in {t2 - t0:.1f}s "
+            f"(generate {t1 - t0:.1f}s, verify {t2 - t1:.1f}s), accuracy {summary['accuracy']:.3f}"
+        )
     return {"summary": summary, "result": result, "records": records}

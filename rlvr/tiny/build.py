@@ -38,6 +38,7 @@ from rlvr.data.synthetic import (
     make_splits,
     write_jsonl,
 )
+from rlvr.progress import duration
 from rlvr.tiny.sft import SftSettings
 
 # Bump when the build's code changes in a way the settings below do not capture.
@@ -176,6 +177,7 @@ def _build_into(tmp: Path, *, zero_stage: int, log: Callable[[str], None]) -> di
     seconds["data_and_init"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
+    log(f"[tiny] SFT of a random-init model: {SFT.steps} steps on {len(train)} problems")
     sft = run_sft(init_dir, tmp / "hf", [p.row() for p in train], SFT, zero_stage=zero_stage, log=log)
     for item in (tmp / "hf").iterdir():
         os.replace(item, tmp / item.name)
@@ -184,8 +186,10 @@ def _build_into(tmp: Path, *, zero_stage: int, log: Callable[[str], None]) -> di
     seconds["sft"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
+    log(f"[tiny] evaluating: {len(test)} held-out prompts greedy, {EVAL_SAMPLE_ROWS} of them sampled 8x")
     metrics = evaluate_tiny(tmp, [p.row() for p in test], sample_rows=EVAL_SAMPLE_ROWS, seed=DATA_SEED)
     seconds["eval"] = time.perf_counter() - t2
+    log(f"[tiny] evaluation done in {duration(seconds['eval'])}")
     seconds["total"] = time.perf_counter() - t0
     report = {
         "version": version_hash(),
