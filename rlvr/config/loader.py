@@ -57,9 +57,11 @@ class RecipeError(Exception):
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping, turning I/O and syntax errors into a RecipeError."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RecipeError([f"cannot read recipe: {exc.strerror or exc}"], str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError([f"not UTF-8 text (byte {exc.start})"], str(path)) from None
     try:
         data = _load(text)
     except yaml.YAMLError as exc:
