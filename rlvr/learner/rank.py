@@ -126,6 +126,16 @@ def micro_batch_loss(
     return compute_policy_loss(spec, inputs, generator=generator, **plan_normalisers(plan, world_size))
 
 
+# Metrics that are this call's share of a mini-batch total (they carry the global normalisers): summed over
+# a rank's micro-batches, then the ranks' mean is the mini-batch value. All others are per-call means.
+ADDITIVE_METRICS = frozenset({"loss", "policy_loss", "drpo_objective", "drpo_true_loss"})
+
+
+def call_metrics(metrics: dict[str, Any], real: int) -> dict[str, float]:
+    """One call's metrics as the terms `Learner.train_step` sums over a rank's `real` micro-batches."""
+    return {k: float(v) * (1.0 if k in ADDITIVE_METRICS else 1.0 / real) for k, v in metrics.items()}
+
+
 class LearnerRank:
     """The RL side of one DeepSpeed rank, plus an optional frozen reference model."""
 
@@ -260,7 +270,7 @@ class LearnerRank:
                 )
                 if mb["dummy"]:
                     return out.loss * 0.0, {}
-                return out.loss, {k: float(v) * 1.0 / real for k, v in out.metrics.items()}
+                return out.loss, call_metrics(out.metrics, real)
 
             micro = [
                 {**micro_batch(plan, batch or [0], self.pad_id), "dummy": not batch}

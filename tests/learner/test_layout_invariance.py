@@ -34,7 +34,7 @@ import torch
 
 from rlvr.algo import compute_advantages
 from rlvr.batch import StepSamples
-from rlvr.learner.rank import micro_batch, micro_batch_loss
+from rlvr.learner.rank import call_metrics, micro_batch, micro_batch_loss
 from rlvr.run import Run
 
 VOCAB, HIDDEN, GROUP = 23, 8, 4
@@ -153,6 +153,7 @@ class GradLearners:
     def __init__(self, model: TinyLM, world_size: int) -> None:
         self.model, self.world_size = model, world_size
         self.grad: torch.Tensor | None = None
+        self.policy_loss = 0.0
         self.micro_batch_sizes: list[list[int]] = []
 
     def update(self, per_rank, spec, step):
@@ -162,11 +163,14 @@ class GradLearners:
             (plan,) = rank_plans  # updates_per_step = 1
             self.micro_batch_sizes.append([len(b) for b in plan["micro_batches"]])
             rank_grad = [torch.zeros_like(p) for p in params]
+            real = max(sum(1 for b in plan["micro_batches"] if b), 1)
             for batch in plan["micro_batches"]:
                 mb = micro_batch(plan, batch or [0], PAD)
                 lp, ent = self.model(mb["input_ids"])
                 out = micro_batch_loss(spec, plan, mb, lp, ent, self.world_size, torch.Generator())
                 loss = out.loss * 0.0 if not batch else out.loss
+                if batch:  # the learner logs the ranks' mean of these per-rank sums
+                    self.policy_loss += call_metrics(out.metrics, real)["policy_loss"] / self.world_size
                 for acc, g in zip(rank_grad, torch.autograd.grad(loss, params, allow_unused=True)):
                     acc += 0.0 if g is None else g
             for acc, g in zip(total, rank_grad):
@@ -217,6 +221,7 @@ def test_step_gradient_is_layout_invariant(name):
     # a 1/M share of the KL is off by >= 50% (or never fires at 1.5 delta).
     tol = 1e-4 if name in HINGE else 1e-6
     assert_same_grad(split.grad, one.grad, f"{name}, 2 ranks {sizes}", tol)
+    assert split.policy_loss == pytest.approx(one.policy_loss, rel=1e-9, abs=1e-12), "logged policy_loss"
 
     twice = step_gradient(model, doubled(samples), spec, world=2, budget=140)
     assert_same_grad(twice.grad, one.grad, f"{name}, every group kept twice", tol)
