@@ -181,8 +181,12 @@ def _reduce_shape(gold: str, pred: str) -> tuple[str, str] | Verdict:
     if g_unit is not None and p_unit is not None and g_unit != p_unit:
         return Verdict(False)
     if "=" not in gold:
-        pred = equation_rhs(pred) or pred
+        pred = equation_rhs(pred, value_of=_plain_value) or pred
     return gold, pred
+
+
+def _plain_value(answer: str) -> object:
+    return safe_value(normalize_answer(answer))
 
 
 def compare_answers(gold: str, pred: str, symbolic: bool = True, timeout_s: int = 1) -> Verdict:

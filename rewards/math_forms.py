@@ -15,6 +15,7 @@ anything. The rules are documented in docs/rewards.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _WRAPPERS = (
     "text",
@@ -133,19 +134,27 @@ def choice_parts(answer: str) -> tuple[str | None, str]:
     return m.group(1) or m.group(2), strip_wrappers(m.group(3))
 
 
-def equation_rhs(answer: str) -> str | None:
-    """The right side of `unknowns = value` (`m+n=113` -> `113`), or None when it is not that shape.
+def equation_rhs(answer: str, value_of: Callable[[str], object] | None = None) -> str | None:
+    """The last side of `unknowns = value` (`m+n=113` -> `113`), or None when it is not that shape.
 
-    The left side must be an expression of letters (`x`, `m+n`, `a+b+c`, `f(3)`, `p_1+q`); exactly one
-    `=` is allowed.
+    The first side must be an expression of letters (`x`, `m+n`, `a+b+c`, `f(3)`, `p_1+q`). With
+    `value_of` (an exact evaluator returning None for non-arithmetic), a chain is reduced too when every
+    side after the unknowns, including a first side without letters, has the value of the last:
+    `m+n=25+8=033` -> `033`, `2+3=5` -> `5`; `2+3=6` and `x=5=y` are not reduced.
     """
-    if answer.count("=") != 1:
+    parts = answer.split("=")
+    last = parts[-1].strip()
+    if len(parts) < 2 or not last:
         return None
-    lhs, rhs = answer.split("=")
-    lhs_flat = _SPACES_RE.sub("", lhs)
-    if not rhs.strip() or not _UNKNOWNS_RE.match(lhs_flat):
-        return None
-    return rhs.strip()
+    first_is_unknowns = bool(_UNKNOWNS_RE.match(_SPACES_RE.sub("", parts[0])))
+    middle = parts[1:-1] if first_is_unknowns else parts[:-1]
+    if middle:
+        if value_of is None:
+            return None
+        value = value_of(last)
+        if value is None or any(value_of(p) != value for p in middle):
+            return None
+    return last
 
 
 def canonical_unit(unit: str | None) -> str | None:
