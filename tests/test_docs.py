@@ -12,6 +12,7 @@ Guards, each run on the current files and on a known-bad sample:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
@@ -96,9 +97,14 @@ def residue_problems(text: str, name: str) -> list[str]:
     ]
 
 
-def cli_problems(text: str, name: str) -> list[str]:
+@functools.cache
+def cli_parser():
     from rlvr.cli import build_parser
 
+    return build_parser()
+
+
+def cli_problems(text: str, name: str) -> list[str]:
     problems = []
     for start, info, lines in fenced_blocks(text):
         if info not in ("", "bash", "sh", "shell", "console"):
@@ -114,7 +120,7 @@ def cli_problems(text: str, name: str) -> list[str]:
             err = io.StringIO()
             try:
                 with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                    args = build_parser().parse_args(words[1:])
+                    args = cli_parser().parse_args(words[1:])
             except SystemExit:
                 problems.append(f"{name}:{start}: {line!r} does not parse: {err.getvalue().strip()}")
                 continue
