@@ -12,8 +12,13 @@ from typing import Any
 
 from rlvr.batch import StepSamples, group_slices
 
-# Reward-pool metrics that are counts (summed over rounds); every other one is a per-sample mean.
-POOL_COUNT_KEYS = ("reward/errors", "reward/timeouts")
+# Reward-pool metrics that are per-sample means (recomputed over all rounds); every other one is a count of
+# items (errors, timeouts, filtered, ...) and is summed.
+POOL_MEAN_KEYS = ("reward/mean", "reward/accuracy")
+
+
+def is_pool_mean(key: str) -> bool:
+    return key in POOL_MEAN_KEYS or key.endswith("_rate") or key.startswith("reward/term/")
 
 
 def outcome_metrics(samples: StepSamples) -> dict[str, float]:
@@ -62,11 +67,11 @@ def pool_metrics(rounds: list[tuple[int, dict[str, float]]]) -> dict[str, float]
     total = sum(n for n, _ in rounds)
     out: dict[str, float] = {}
     for key in dict.fromkeys(k for _, m in rounds for k in m):
-        if key in POOL_COUNT_KEYS:
-            value = sum(m.get(key, 0.0) for _, m in rounds)
-        else:
+        if is_pool_mean(key):
             weighted = [(n, m[key]) for n, m in rounds if key in m]
             value = sum(n * v for n, v in weighted) / max(sum(n for n, _ in weighted), 1)
+        else:
+            value = sum(m.get(key, 0.0) for _, m in rounds)
         out[key.replace("reward/", "reward_pool/", 1)] = float(value)
     if rounds:
         out["reward_pool/scored_samples"] = float(total)

@@ -112,12 +112,30 @@ def test_without_a_filter_the_figures_are_the_step_samples():
 
 def test_pool_metrics_weight_rounds_by_their_samples():
     rounds = [
-        (10, {"reward/mean": 1.0, "reward/timeouts": 2.0}),
-        (30, {"reward/mean": 0.0, "reward/timeouts": 1.0}),
+        (
+            10,
+            {
+                "reward/mean": 1.0,
+                "reward/format_error_rate": 0.5,
+                "reward/term/f": 1.0,
+                "reward/filtered": 2.0,
+            },
+        ),
+        (
+            30,
+            {
+                "reward/mean": 0.0,
+                "reward/format_error_rate": 0.1,
+                "reward/term/f": 0.0,
+                "reward/filtered": 1.0,
+            },
+        ),
     ]
     m = pool_metrics(rounds)
     assert m["reward_pool/mean"] == pytest.approx(0.25)
-    assert m["reward_pool/timeouts"] == 3.0
+    assert m["reward_pool/format_error_rate"] == pytest.approx(0.2)
+    assert m["reward_pool/term/f"] == pytest.approx(0.25)
+    assert m["reward_pool/filtered"] == 3.0  # a count
 
 
 def test_rounds_of_one_step_never_share_sampling_seeds():
