@@ -25,17 +25,41 @@ HARMLESS_WARNINGS: tuple[tuple[str, str], ...] = (
     # no checkpoint and no sync, and the reload puts the unchanged buffer back (reload/layerwise.py,
     # finalize_layerwise_processing: `_place_kernel_tensors`). The sync probe checks the result anyway.
     ("vllm", "RotaryEmbedding: Failed to load weights"),
+    # Engine start-up notices about settings rlvr chooses on purpose (rlvr/rollout/engine.py, rlvr/devices.py):
+    # the in-process engine (VLLM_ENABLE_V1_MULTIPROCESSING=0; rlvr passes a seed with every request, so the
+    # process-wide seed does not matter in a process that only runs the engine), chunked prefill off (it
+    # would discard the token sampled for a partial prompt), eager mode, no Triton on the CPU stack, and the
+    # OMP thread settings; the LD_PRELOAD notes are speed hints. None changes a result.
+    ("vllm", "The global random seed is set to"),
+    ("vllm", "This model does not officially support disabling chunked prefill"),
+    ("vllm", "Enforce eager set"),
+    ("vllm", "Inductor compilation was disabled by user settings"),
+    ("vllm", "Triton is not installed"),
+    ("vllm", "Model Runner V2 requires Triton"),
+    ("vllm", "Reset SSM cache type"),  # mamba-only setting; rlvr's models have no SSM layers
+    ("vllm", "libtcmalloc is not found in LD_PRELOAD"),
+    ("vllm", "libiomp is not found in LD_PRELOAD"),
+    ("vllm", "OMP_NUM_THREADS="),
+    ("vllm", "CPU backend doesn't allow to use `torch.set_num_threads`"),
 )
+# Deprecation notices raised inside a vendor package's own code: nothing a user of rlvr can act on.
+VENDOR_DEPRECATIONS = ("FutureWarning", "DeprecationWarning")
+VENDOR_PACKAGES = ("site-packages/vllm/", "site-packages/ray/", "site-packages/deepspeed/")
 
 # Vendor loggers that install their own console handler at import; they are made to propagate to ours.
 VENDOR_LOGGERS = ("ray", "vllm")
 
 
 class ConsoleFilter(logging.Filter):
-    """Drops the harmless vendor warnings listed in ``HARMLESS_WARNINGS`` from the console."""
+    """Drops the harmless vendor warnings (``HARMLESS_WARNINGS``, vendor deprecations) from the console."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if record.name == "py.warnings":
+            head = message.split("\n", 1)[0]
+            return not (
+                any(p in head for p in VENDOR_PACKAGES) and any(w in head for w in VENDOR_DEPRECATIONS)
+            )
         return not any(
             record.name.startswith(name) and message.startswith(prefix) for name, prefix in HARMLESS_WARNINGS
         )
