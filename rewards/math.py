@@ -146,7 +146,8 @@ def _math_verify_equal(gold: str, pred: str, timeout_s: int) -> Verdict:
         except TimeoutException:
             raise
         except Exception:
-            return Verdict(False)
+            # One candidate pair failed: let Math-Verify skip it and try the others, as it does by default.
+            return Verdict(bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout_s)))
     except TimeoutException:
         return Verdict(False, "verify_timeout")
 

@@ -12,5 +12,5 @@ from rlvr.reward.sandbox import VerifierPool
 @pytest.fixture(scope="module")
 def pool() -> Iterator[VerifierPool]:
     """A 2-worker pool with the built-in math rewards preloaded."""
-    with VerifierPool(workers=2, timeout_s=5.0, memory_mb=1024, preload=("math", "gsm8k")) as p:
+    with VerifierPool(workers=2, timeout_s=30.0, memory_mb=1024, preload=("math", "gsm8k")) as p:
         yield p

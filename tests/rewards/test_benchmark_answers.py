@@ -26,7 +26,11 @@ GSM8K_STYLE = "So we get"  # the one labelled case graded by the gsm8k reward (a
 
 
 def _scorer(pool: VerifierPool, **kwargs: object) -> RewardScorer:
-    """A scorer built from a recipe's `rewards` section, as the trainer builds it."""
+    """A scorer built from a recipe's `rewards` section, as the trainer builds it.
+
+    Math-Verify gets a generous timeout: these tests are about verdicts, on a possibly loaded machine.
+    """
+    kwargs = {"timeout_s": 5, **kwargs}
     cfg = RewardsConfig.model_validate(
         {
             "terms": [
@@ -61,6 +65,7 @@ def test_labelled_pairs_through_scorer(pool: VerifierPool, think: str) -> None:
     ]
     assert not wrong, f"{len(wrong)} of {len(cases)} labelled pairs wrong:\n" + "\n".join(wrong)
     assert metrics["reward/errors"] == 0 and metrics["reward/timeouts"] == 0
+    assert metrics["reward/verify_timeouts"] == 0
 
 
 def _reference(fmt: str) -> tuple[list[str], list[dict]]:

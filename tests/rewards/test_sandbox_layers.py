@@ -27,7 +27,7 @@ from rlvr.reward.sandbox import VerifierPool
 from rlvr.reward.scorer import RewardScorer, ScorerTerm
 
 FAULTS = str(Path(__file__).with_name("fault_rewards.py"))
-POOL_TIMEOUT_S = 6.0
+POOL_TIMEOUT_S = 10.0
 GOLD = "\\frac{1}{2}"
 # Sympy expands this for far longer than a second: Math-Verify's alarm (or the wall clock) must stop it.
 SLOW_SYMBOLIC = "\\boxed{(x+y+z)^{999}}"
@@ -87,7 +87,7 @@ def test_wall_clock_kill_replaces_the_worker(layered: VerifierPool) -> None:
     start = time.monotonic()
     # Math-Verify's own timeout set past the pool's: only the wall-clock kill can stop this item.
     results, metrics = _score(layered, [SLOW_SYMBOLIC], timeout_s=600)
-    assert POOL_TIMEOUT_S - 0.5 < time.monotonic() - start < POOL_TIMEOUT_S + 2.0
+    assert POOL_TIMEOUT_S - 0.5 < time.monotonic() - start < POOL_TIMEOUT_S + 3.0
     (r,) = results
     assert r.timed_out and not r.correct and "timed out" in r.error and "worker killed" in r.error
     assert metrics["reward/timeouts"] == 1
