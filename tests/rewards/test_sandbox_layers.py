@@ -29,8 +29,8 @@ from rlvr.reward.scorer import RewardScorer, ScorerTerm
 FAULTS = str(Path(__file__).with_name("fault_rewards.py"))
 POOL_TIMEOUT_S = 10.0
 GOLD = "\\frac{1}{2}"
-# Sympy expands this for far longer than a second: Math-Verify's alarm (or the wall clock) must stop it.
-SLOW_SYMBOLIC = "\\boxed{(x+y+z)^{999}}"
+# Sympy works on this for far longer than any limit here: Math-Verify's alarm (or the wall clock) must stop it.
+SLOW_SYMBOLIC = "\\boxed{(a+b+c+d+e)^{999}}"
 FILTERED = [
     "1e999999999",  # becomes 1\times10^{999999999} only after normalisation
     "(10^{10})!",
