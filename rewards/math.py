@@ -41,7 +41,11 @@ MAX_BRACE_DEPTH = 8
 MAX_FACTORIAL_DIGITS = 3
 # `(a^p)^q` with p * q above this is a tower in disguise: `((3^{999})^{999})^{999}` has 10^9 digits.
 MAX_TOWER_EXPONENT = 10_000
-_NESTED_POWER_RE = re.compile(r"\^\s*\{[^{}]*\^|\^\s*\(?[^{}\s]*\^|\*\*[^*]*\*\*")
+# A power whose exponent holds a power: `9^{9^9}`, `9^9^9`, `2^(3^4)`, `9^{9}^{9}`, `9**9**9`. An exponent
+# without braces is one token in LaTeX, so `x^4+2x^2+1` is two separate powers, not a tower.
+_NESTED_POWER_RE = re.compile(
+    r"\^\s*\{[^{}]*\^|\^\s*\{[^{}]*\}\s*\^|\^\s*\(?\s*[\w.]*\s*\^|\*\*\s*\(?\s*[\w.]*\s*\*\*"
+)
 _BIG_EXPONENT_RE = re.compile(r"(?:\^\s*\{?\s*-?\s*|\*\*\s*)\d{4,}|!\s*!")
 _CODE_RE = re.compile(r"__|\bimport\b|\blambda\b|\beval\b|\bexec\b|\bos\.|\bsys\.|[`;'\"]")
 _FACTORIAL_ARG_RE = re.compile(r"(?<![\d.])(\d+)\s*$")

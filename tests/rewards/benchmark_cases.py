@@ -144,6 +144,16 @@ VALUES = [
     ("So we get #### 3,000", "3000", True),
 ]
 
+# ---- expressions with several powers reach Math-Verify (the tower filter must not refuse them) ----
+POLYNOMIALS = [
+    (B("(x^2+1)^2"), "x^4+2x^2+1", True),
+    (B("(x^2+1)^3"), "x^4+2x^2+1", False),
+    (B("x^2+y^2"), "y^2+x^2", True),
+    (B("x^2-y^2"), "y^2+x^2", False),
+    (B("(a^{2}+b)^{2}"), "a^4+2a^2b+b^2", True),
+    (B("(a^{2}-b)^{2}"), "a^4+2a^2b+b^2", False),
+]
+
 # ---- reasoning models: only the text after </think> is graded ----
 THINK = [
     ("<think>The sum is 12.</think>\nThe answer is \\boxed{12}.", "12", True),
@@ -210,6 +220,7 @@ CLASSES = {
     "leading_zeros": LEADING_ZEROS,
     "equations": EQUATIONS,
     "values": VALUES,
+    "polynomials": POLYNOMIALS,
     "think": THINK,
     "must_stay_wrong": MUST_STAY_WRONG,
 }
