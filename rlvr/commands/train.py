@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlvr.reaper import start_reaper
     from rlvr.rundir import check_run_dir_recipe, run_dir_lock
     from rlvr.runlog import setup_driver_logging
 
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             )
             print(f"rlvr train: engine and library logs go to {log_path}", file=sys.stderr, flush=True)
             check_run_dir_recipe(run_dir, recipe.model_dump(mode="json"), args.resume)
+            start_reaper()  # if this process is killed, Ray, vLLM and reward workers of the run go with it
             from rlvr.loop import train
 
             final = train(recipe, resume=args.resume, recipe_dir=str(Path(args.recipe).resolve().parent))
