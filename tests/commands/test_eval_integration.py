@@ -25,6 +25,7 @@ def test_eval_end_to_end_on_random_tiny_model(tmp_path, parse_args, capsys):
     rows = [p.row() for p in generate(4, seed=3)]
     data = write_jsonl(rows, tmp_path / "four.jsonl")
     argv = [str(model), "--data", str(data), "-k", "2", "--temperature", "1.0", "--max-tokens", "24"]
+    argv += ["--instruction", "boxed"]
     assert eval_cmd.run(parse_args(eval_cmd, argv)) == 0
 
     out = model / "eval-four"
@@ -35,6 +36,7 @@ def test_eval_end_to_end_on_random_tiny_model(tmp_path, parse_args, capsys):
     assert metrics["pass@2"] >= metrics["pass@1"]
     assert report["meta"]["prompts"] == 4 and report["meta"]["samples_per_prompt"] == 2
     assert report["meta"]["rewards"] == ["math"]
+    assert report["meta"]["instruction"] == eval_cmd.INSTRUCTIONS["boxed"]
     md = (out / "eval.md").read_text()
     assert "pass@2" in md
     assert "pass@2" in capsys.readouterr().out  # the markdown table is printed
