@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from rewards.math_extract import (
     DEFAULT_TAIL_CHARS,
+    THINK_OPEN,
     answer_unit,
     clean_answer,
     extract_answer,
@@ -241,6 +242,7 @@ def verify_math(
     tail_chars: int = DEFAULT_TAIL_CHARS,
     symbolic: bool = True,
     timeout_s: int = 1,
+    prompt: str | None = None,
 ) -> RewardResult:
     """Score a completion against one or more gold answers.
 
@@ -254,12 +256,15 @@ def verify_math(
         tail_chars: only the last `tail_chars` characters are searched for the answer.
         symbolic: enable the Math-Verify tier.
         timeout_s: Math-Verify's internal timeout per call (the sandbox enforces the hard limit).
+        prompt: the rendered prompt (the row's `prompt` field); one ending in `<think>` opened the think
+            block for the response.
 
     Returns:
         RewardResult with score 1.0 / 0.0; `format_ok` is False when the think block is unclosed or
         no answer was found; `guard` names the layer that refused the comparison, if one did.
     """
-    text = graded_text(completion, think)
+    opened = isinstance(prompt, str) and prompt.rstrip().endswith(THINK_OPEN)
+    text = graded_text(completion, think, opened=opened)
     if text is None:
         return RewardResult(score=0.0, correct=False, format_ok=False)
     pred = extract_answer(text, style=style, tail_chars=tail_chars)
@@ -301,6 +306,7 @@ def math_reward(
         tail_chars=tail_chars,
         symbolic=symbolic,
         timeout_s=timeout_s,
+        prompt=row_fields.get("prompt"),
     )
 
 
@@ -326,4 +332,5 @@ def gsm8k_reward(
         tail_chars=tail_chars,
         symbolic=symbolic,
         timeout_s=timeout_s,
+        prompt=row_fields.get("prompt"),
     )

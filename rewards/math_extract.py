@@ -31,7 +31,7 @@ def split_think(text: str) -> str | None:
     return text[pos + len(THINK_CLOSE) :]
 
 
-def graded_text(text: str, think: bool | str = "auto") -> str | None:
+def graded_text(text: str, think: bool | str = "auto", opened: bool = False) -> str | None:
     """The part of a response that is graded, or None when a think block was opened and never closed.
 
     Args:
@@ -40,6 +40,8 @@ def graded_text(text: str, think: bool | str = "auto") -> str | None:
             one that opens `<think>` without closing it is a format error (None); any other response is
             graded whole. "require" (or True): the response must contain `</think>`. "off" (or False):
             think tags are ignored and the whole response is graded.
+        opened: the prompt already opened the think block (R1-style templates end the prompt with
+            `<think>`), so in "auto" mode the response must close it.
     """
     mode = {True: "require", False: "off"}.get(think, think) if isinstance(think, bool) else think
     if mode not in THINK_MODES:
@@ -49,7 +51,7 @@ def graded_text(text: str, think: bool | str = "auto") -> str | None:
     after = split_think(text)
     if after is not None:
         return after
-    if mode == "require" or THINK_OPEN in text:
+    if mode == "require" or opened or THINK_OPEN in text:
         return None
     return text
 

@@ -178,6 +178,15 @@ THINK_OFF = [
     ("Reasoning without tags.\n\\boxed{21}", "12", False),
 ]
 
+# ---- R1-style templates end the prompt with <think>: the response must close the block ----
+R1_PROMPT = "<|User|>What is 5 + 7?<|Assistant|><think>\n"
+THINK_IN_PROMPT = [
+    ("5 + 7 = 12.\n</think>\nThe answer is \\boxed{12}.", "12", True),
+    ("5 + 7 = 12, so \\boxed{12}", "12", False),
+    ("5 + 7 = 12.\n</think>\nThe answer is \\boxed{13}.", "12", False),
+    ("5 + 7 = 12.\n</think>\nThe answer is twelve.", "12", False),
+]
+
 # ---- must stay wrong ----
 MUST_STAY_WRONG = [
     (B("5\\text{ m}"), "5\\text{ cm}", False),

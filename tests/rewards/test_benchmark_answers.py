@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from benchmark_cases import ALL_CASES, CLASSES
+from benchmark_cases import ALL_CASES, CLASSES, R1_PROMPT, THINK_IN_PROMPT
 
 from rlvr.config.data import DatasetConfig
 from rlvr.config.reward import RewardsConfig
@@ -66,6 +66,15 @@ def test_labelled_pairs_through_scorer(pool: VerifierPool, think: str) -> None:
     assert not wrong, f"{len(wrong)} of {len(cases)} labelled pairs wrong:\n" + "\n".join(wrong)
     assert metrics["reward/errors"] == 0 and metrics["reward/timeouts"] == 0
     assert metrics["reward/verify_timeouts"] == 0
+
+
+def test_prompt_that_opens_think_needs_a_closed_block(pool: VerifierPool) -> None:
+    rows = [{"answer": gold, "data_source": "math", "prompt": R1_PROMPT} for _, gold, _ in THINK_IN_PROMPT]
+    results, metrics = _scorer(pool).score([c for c, _, _ in THINK_IN_PROMPT], rows)
+    assert [r.correct for r in results] == [exp for *_, exp in THINK_IN_PROMPT]
+    assert metrics["reward/format_error_rate"] == 2 / len(THINK_IN_PROMPT)  # unclosed block; no answer
+    off, _ = _scorer(pool, think="off").score([THINK_IN_PROMPT[1][0]], rows[:1])
+    assert off[0].correct  # the option turns it off
 
 
 def _reference(fmt: str) -> tuple[list[str], list[dict]]:
