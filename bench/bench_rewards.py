@@ -28,6 +28,12 @@ TEMPLATES = [
     ("x={a}", "{a}"),
     ("{a},{b:03d}", "{a}{b:03d}"),
     ("{a}^\\circ", "{a}"),
+    # Benchmark answer shapes (docs/rewards.md): wrappers, choice letters, leading zeros, equations, values.
+    ("\\textbf{{({a})}}", "{a}"),
+    ("(C) {a}", "{a}"),
+    ("0{a}", "{a}"),
+    ("m+n={a}", "{a}"),
+    ("{a}\\times 10^{{2}}", "{a}00"),
 ]
 
 
