@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from rlvr.reward.sandbox import VerifierPool
+from rlvr.reward.sandbox import VerifierPool, death_message
 from rlvr.reward.scorer import RewardScorer, ScorerTerm
 
 FAULTS = str(Path(__file__).with_name("fault_rewards.py"))
@@ -136,3 +136,19 @@ def test_worker_that_exits_by_itself_is_not_blamed_on_memory(layered: VerifierPo
     assert "memory" not in r.error
     assert metrics["reward/errors"] == 1
     assert _score(layered, ["\\boxed{0.5}"])[0][0].correct
+
+
+@pytest.mark.parametrize(
+    ("exitcode", "says", "never"),
+    [
+        (3, "exited by itself with exit code 3", "memory"),
+        (0, "exited by itself with exit code 0", "memory"),
+        (-signal.SIGKILL, "killed by SIGKILL from outside the pool", "exited by itself"),
+        (-signal.SIGSEGV, "crashed with SIGSEGV", "exited by itself"),
+        (-signal.SIGABRT, "512 MB memory limit", "exited by itself"),
+        (-signal.SIGTERM, "terminated by SIGTERM", "memory"),
+    ],
+)
+def test_death_message_names_the_cause(exitcode: int, says: str, never: str) -> None:
+    message = death_message(exitcode, 512)
+    assert says in message and never not in message
