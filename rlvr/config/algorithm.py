@@ -310,10 +310,10 @@ class AlgorithmConfig(StrictModel):
     erc: ERCConfig | None = None
     kl_to_ref: KLToRefConfig | None = None
     entropy_coef: float = 0.0
-    # The ERC release adds coef * NLL of correct responses; off unless reproducing that code.
+    # The ERC release adds coef * mean NLL over correct responses' tokens; off unless reproducing that code.
     positive_nll_coef: float = Field(0.0, ge=0)
     aggregation: Aggregation = "token_mean"
-    # C of seq_mean_token_sum_norm (Dr. GRPO: the generation budget); None = padded width.
+    # C of seq_mean_token_sum_norm (Dr. GRPO: the generation budget); None = rollout.max_response_tokens.
     loss_scale_factor: float | None = Field(None, gt=0)
     dynamic_sampling: DynamicSamplingConfig = Field(default_factory=DynamicSamplingConfig)
     overlong: OverlongConfig = Field(default_factory=OverlongConfig)
