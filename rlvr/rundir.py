@@ -69,9 +69,8 @@ def check_run_dir_recipe(run_dir: str | Path, recipe: dict[str, Any], resume: st
         raise RunDirError(
             f"{run_dir} belongs to recipe {saved.get('name')!r}, not {recipe.get('name')!r}; {hint}"
         )
+    if resume:
+        return  # resuming compares the recipe with the checkpoint's own copy (Run._check_resume_compatible)
     problems = resume_incompatibilities(saved, recipe)
     if problems:
-        raise RunDirError(
-            f"{run_dir} holds a run of a different recipe ({'; '.join(problems)}); {hint}"
-            + ("" if resume else ", or resume it with its own recipe")
-        )
+        raise RunDirError(f"{run_dir} holds a run of a different recipe ({'; '.join(problems)}); {hint}")
