@@ -27,10 +27,11 @@ from rlvr.reward.sandbox import VerifierPool, death_message
 from rlvr.reward.scorer import RewardScorer, ScorerTerm
 
 FAULTS = str(Path(__file__).with_name("fault_rewards.py"))
-POOL_TIMEOUT_S = 10.0
+POOL_TIMEOUT_S = 6.0
 GOLD = "\\frac{1}{2}"
-# Sympy works on this for far longer than any limit here: Math-Verify's alarm (or the wall clock) must stop it.
-SLOW_SYMBOLIC = "\\boxed{(a+b+c+d+e)^{999}}"
+# Sympy works on this for about 30 s on a loaded 2-core machine (measured): far past the limits here, and
+# modest in memory (a 5-variable power is not: under the 512 MB limit it returns "no match" within seconds).
+SLOW_SYMBOLIC = "\\boxed{(x+y+z)^{999}}"
 FILTERED = [
     "1e999999999",  # becomes 1\times10^{999999999} only after normalisation
     "(10^{10})!",
