@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("rlvr.commands.eval", "pass@k / avg@k / maj@k of a checkpoint (or HF model) on a dataset"),
     "export": ("rlvr.commands.export", "copy a checkpoint's HF export out, verified and atomically"),
     "plot": ("rlvr.commands.plot", "training curves (PNG) from a run's metrics.jsonl"),
+    "launch": ("rlvr.commands.launch", "print a SLURM or Ray launch script sized by a recipe's resources"),
 }
 
 

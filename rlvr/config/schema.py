@@ -142,6 +142,11 @@ def check_recipe(recipe: Recipe) -> list[Issue]:
                         f"{gpus} GPUs per actor on device: cpu; Ray would wait forever for GPUs (set 0)",
                     )
                 )
+    placement = recipe.resources.placement_issue(
+        ranks, recipe.rollout.num_workers, recipe.rollout.tensor_parallel_size, recipe.device
+    )
+    if placement is not None:
+        issues.append(Issue("error", *placement))
     if recipe.eval.every_steps and getattr(recipe.data, "eval", None) is None:
         issues.append(
             Issue("error", "eval.every_steps", "periodic evaluation is on but data.eval is not set")

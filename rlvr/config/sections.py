@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field
@@ -107,3 +108,83 @@ class ResourcesConfig(StrictModel):
         default_factory=dict,
         description="environment variables for the driver and every actor, e.g. {HF_HUB_OFFLINE: '1'}",
     )
+    nodes: int | None = Field(
+        None,
+        ge=1,
+        description="nodes of a cluster launch (`rlvr launch`); None = the fewest that hold the actors",
+    )
+    gpus_per_node: int = Field(8, ge=1, description="GPUs on each node of a cluster launch (`rlvr launch`)")
+
+    def rollout_gpus(self, tensor_parallel_size: int, device: str) -> float:
+        """Ray GPUs per rollout worker: `gpus_per_rollout_worker`, else the tensor-parallel size off CPU."""
+        if self.gpus_per_rollout_worker is not None:
+            return self.gpus_per_rollout_worker
+        return 0.0 if device == "cpu" else float(tensor_parallel_size)
+
+    def nodes_needed(self, learner_ranks: int, rollout_workers: int, rollout_gpus: float) -> int | None:
+        """The fewest `gpus_per_node`-GPU nodes holding every actor's GPUs on one node (Ray's accounting, so
+        colocated actors count their fractions); None when one actor needs more GPUs than a node has."""
+        return min_nodes(
+            learner_ranks, self.gpus_per_learner, rollout_workers, rollout_gpus, self.gpus_per_node
+        )
+
+    def placement_issue(
+        self, learner_ranks: int, rollout_workers: int, tensor_parallel_size: int, device: str
+    ) -> tuple[str, str] | None:
+        """(dotted key, message) when the actors cannot be placed on the nodes these keys describe."""
+        rollout_gpus = self.rollout_gpus(tensor_parallel_size, device)
+        per_node = self.gpus_per_node
+        learners = f"learner.num_ranks={learner_ranks} x resources.gpus_per_learner={self.gpus_per_learner:g}"
+        rollout_key = (
+            f"resources.gpus_per_rollout_worker={rollout_gpus:g}"
+            if self.gpus_per_rollout_worker is not None
+            else f"rollout.tensor_parallel_size={tensor_parallel_size}"
+        )
+        rollouts = f"rollout.num_workers={rollout_workers} x {rollout_key}"
+        needed = self.nodes_needed(learner_ranks, rollout_workers, rollout_gpus)
+        if needed is None:
+            return (
+                "resources.gpus_per_node",
+                f"{learners} and {rollouts}: one actor needs more than resources.gpus_per_node={per_node} GPUs "
+                "(an actor's GPUs are on one node)",
+            )
+        if self.nodes is not None and needed > self.nodes:
+            total = learner_ranks * self.gpus_per_learner + rollout_workers * rollout_gpus
+            return (
+                "resources.nodes",
+                f"{learners} + {rollouts} = {total:g} GPUs do not fit resources.nodes={self.nodes} x "
+                f"resources.gpus_per_node={per_node} (they need {needed} nodes)",
+            )
+        return None
+
+
+_EPS = 1e-9
+
+
+def min_nodes(n_a: int, gpus_a: float, n_b: int, gpus_b: float, gpus_per_node: int) -> int | None:
+    """Fewest nodes of `gpus_per_node` GPUs that hold `n_a` actors of `gpus_a` GPUs and `n_b` of `gpus_b`, each
+    actor on one node (exact for these two sizes); None when one actor alone does not fit a node."""
+    n_a, n_b = (n_a if gpus_a > 0 else 0), (n_b if gpus_b > 0 else 0)
+    if (n_a and gpus_a > gpus_per_node + _EPS) or (n_b and gpus_b > gpus_per_node + _EPS):
+        return None
+    nodes = max(1, math.ceil((n_a * gpus_a + n_b * gpus_b) / gpus_per_node - _EPS))
+    while not _packs(n_a, gpus_a, n_b, gpus_b, gpus_per_node, nodes):
+        nodes += 1  # terminates: one actor per node always packs
+    return nodes
+
+
+def _packs(n_a: int, gpus_a: float, n_b: int, gpus_b: float, gpus_per_node: int, nodes: int) -> bool:
+    """Whether `nodes` nodes hold them: best[i] = most b-actors placed with exactly i a-actors placed."""
+    most_a = int((gpus_per_node + _EPS) // gpus_a) if n_a else 0
+    best = [0] + [-1] * n_a
+    for _ in range(nodes):
+        new = [-1] * (n_a + 1)
+        for placed, b_placed in enumerate(best):
+            if b_placed < 0:
+                continue
+            for x in range(min(most_a, n_a - placed) + 1):
+                free = gpus_per_node - x * gpus_a
+                fill = int((free + _EPS) // gpus_b) if n_b else 0
+                new[placed + x] = max(new[placed + x], b_placed + fill)
+        best = new
+    return best[n_a] >= n_b
