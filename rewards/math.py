@@ -33,7 +33,7 @@ from rewards.math_extract import (
     normalize_answer,
 )
 from rewards.math_forms import canonical_unit, choice_parts, equation_rhs
-from rewards.safe_arith import safe_value
+from rewards.safe_arith import is_number_notation, safe_value
 from rlvr.reward.registry import register_reward
 from rlvr.reward.types import RewardResult
 
@@ -218,7 +218,7 @@ def compare_answers(gold: str, pred: str, symbolic: bool = True, timeout_s: int 
         return Verdict(True)
     if is_integer_answer(gold_norm):
         value = integer_value(pred_norm)
-        if value is None:
+        if value is None and is_number_notation(pred_norm):
             value = safe_value(pred_norm)
         return Verdict(value is not None and value == int(gold_norm))
     if not symbolic:

@@ -171,6 +171,29 @@ def _pow(base: Fraction, exponent: Fraction) -> Fraction:
     return base**e
 
 
+def is_number_notation(text: str) -> bool:
+    """True when ``text`` writes one number in another notation rather than a calculation to be done.
+
+    Powers (`10^6`, `2^{10}`), fractions (`\\frac{50}{2}`, `84/2`), scientific notation (`2\\times10^{6}`)
+    and a sign are notation; a sum, difference, product or factorial (`47+8-15`, `6*7`, `5!`) is the
+    unsimplified calculation itself. Accepting those for an integer gold would reward copying an arithmetic
+    question into the answer box, so `compare_answers` evaluates only notation.
+    """
+    try:
+        toks = _tokens(text.replace(" ", ""))
+    except _NotEvaluable:
+        return False
+    for i, tok in enumerate(toks):
+        prev = toks[i - 1] if i else None
+        if tok in ("+", "-") and prev not in (None, "(", "{", "^"):
+            return False
+        if tok == "*" and toks[i + 1 : i + 3] != ["10", "^"]:
+            return False
+        if tok == "!":
+            return False
+    return True
+
+
 def safe_value(text: str) -> Fraction | None:
     """The exact value of a plain arithmetic answer, or None when it is not plain bounded arithmetic.
 
