@@ -4,6 +4,7 @@ allocates and starts what the recipe's `resources` ask for."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -271,3 +272,14 @@ def test_slurm_sbatch_checks_the_recipe_against_the_allocation(tmp_path: Path):
     )
     assert out.returncode == 0, out.stderr
     assert "rlvr train recipes/methods/grpo.yaml" in (tmp_path / "calls.log").read_text().splitlines()[-1]
+
+
+def test_readme_launch_commands_render():
+    """Every `rlvr launch` example in the README renders (the docs guard parses it; this also sizes it)."""
+    text = re.sub(r"\\\n\s*", " ", (ROOT / "README.md").read_text())
+    lines = [line.split("#")[0] for line in text.splitlines() if line.startswith("rlvr launch ")]
+    assert len(lines) >= 2
+    for line in lines:
+        words = [w for w in shlex.split(line) if w not in ("-o", "--output") and not w.endswith(".sh")]
+        plan = plan_launch(words[3], words[4:])
+        assert (plan.nodes, plan.gpus_per_node, plan.total_gpus) == (2, 8, 16.0), line
