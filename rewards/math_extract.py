@@ -102,11 +102,26 @@ def answer_line(text: str) -> str | None:
     return boxed if boxed is not None else (value or None)
 
 
+_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def last_number(text: str) -> str | None:
+    """The last number in the text (`1,234`, `-5`, `2.5`), or None: lm-eval-harness' "flexible extract"
+    for GSM8K, for instruct models that state the answer in prose instead of a marked format."""
+    found = _NUMBER_RE.findall(text)
+    if not found:
+        return None
+    value = found[-1].replace(",", "").rstrip(".")
+    return value or None
+
+
 EXTRACTORS = {
     "boxed": (last_boxed,),
     "gsm8k": (gsm8k_answer,),
     "answer": (answer_line,),
     "auto": (last_boxed, gsm8k_answer, answer_line),
+    # the marked formats first; only without any of them, the last number of the response
+    "flexible": (last_boxed, gsm8k_answer, answer_line, last_number),
 }
 
 
@@ -115,7 +130,8 @@ def extract_answer(text: str, style: str = "boxed", tail_chars: int = DEFAULT_TA
 
     Args:
         text: the response (after the think block, if any).
-        style: "boxed", "gsm8k" (`#### 42`), "answer" (`Answer: 42`) or "auto" (all three, in that order).
+        style: "boxed", "gsm8k" (`#### 42`), "answer" (`Answer: 42`), "auto" (all three, in that order)
+            or "flexible" (those three, then the last number in the response).
         tail_chars: how much of the end of the response is searched.
 
     Returns:

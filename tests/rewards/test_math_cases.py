@@ -252,3 +252,21 @@ def test_math_cases_through_pool(pool: VerifierPool) -> None:
 def test_format_flag(pool: VerifierPool, completion: str, format_ok: bool) -> None:
     (result,) = pool.score([(completion, "1")])
     assert result.format_ok is format_ok
+
+
+@pytest.mark.parametrize(
+    ("completion", "gold", "strict", "flexible"),
+    [
+        ("Ava has 14 + 9 = 23 apples.", "23", 0.0, 1.0),  # prose answer: only flexible finds it
+        ("So 22 apples, no wait, 23", "23", 0.0, 1.0),  # the last number counts
+        ("There are 1,234 of them.", "1234", 0.0, 1.0),
+        ("The answer is 24.", "23", 0.0, 0.0),
+        ("no number at all", "23", 0.0, 0.0),
+        ("#### 23\nThen 5 more steps", "23", 1.0, 1.0),  # a marked answer wins over a later number
+    ],
+)
+def test_flexible_style_falls_back_to_the_last_number(completion, gold, strict, flexible) -> None:
+    from rewards.math import gsm8k_reward
+
+    assert gsm8k_reward(completion, answer=gold).score == strict
+    assert gsm8k_reward(completion, answer=gold, style="flexible").score == flexible
