@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.config import Recipe
+from rlvr.models import ModelBuildError, builtin_path, is_builtin, resolve_builtin
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # A model folder needs at least one of these for AutoTokenizer (transformers builds an empty tokenizer from
@@ -55,14 +56,14 @@ def resolve_model_dir(recipe: Recipe, recipe_dir: Path, *, build: bool = True) -
             be loaded (not found, offline without a cached copy, ...).
     """
     path = recipe.model.path
-    if recipe.model.is_tiny:
-        from rlvr.tiny.build import cache_root, is_complete, resolve_model_path, version_hash
-
-        if build:
-            return resolve_model_path(path)
-        target = cache_root() / f"tiny-{version_hash()}"
-        return str(target) if is_complete(target) else None
     local = (recipe_dir / path).expanduser()
+    if is_builtin(path):  # a built-in name wins over a same-named folder next to the recipe
+        if not build:
+            return builtin_path(path)
+        try:
+            return resolve_builtin(path)
+        except ModelBuildError as exc:  # e.g. a built-in model whose optional packages are not installed
+            raise StartupError(str(exc)) from exc
     if local.exists():
         if not local.is_dir():
             raise StartupError(f"model.path: {local} is a file, not a model folder")
@@ -180,9 +181,10 @@ def check_inputs(
     tokenizer = None
     if model_path is None:
         notes.append(
-            "note: model.path: the tiny model is not built yet (`rlvr tiny build`, or the first `rlvr train` "
-            "builds it); tokenizer and prompt-length checks skipped"
-            if recipe.model.is_tiny
+            f"note: model.path: the built-in model {recipe.model.path!r} is not built yet (the first "
+            "`rlvr train` builds it; `rlvr tiny build` for the tiny one); tokenizer and prompt-length checks "
+            "skipped"
+            if is_builtin(recipe.model.path)
             else f"note: model.path: {recipe.model.path!r} is not in the local hub cache; tokenizer and "
             "prompt-length checks skipped"
         )

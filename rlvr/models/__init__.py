@@ -11,6 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+class ModelBuildError(RuntimeError):
+    """A built-in model cannot be built here; the message says what to install."""
+
+
 def _tiny_build() -> Path:
     from rlvr.tiny.build import build_tiny
 

