@@ -1,5 +1,7 @@
 """A real `rlvr train` killed with SIGKILL or SIGINT mid-run leaves no process of the run behind.
 
+On the way, the console up to the first step line is checked to carry no engine chatter.
+
 The process tree of the driver (Ray's GCS, raylet, agents, the learner and rollout actors with their vLLM
 engine, reward workers) is recorded once the first step is done; after the signal every one of them must be
 gone within the deadline.
@@ -54,6 +56,16 @@ def test_killed_driver_leaves_no_process_of_the_run(tmp_path, sig):
             if line.startswith("step 1/") or time.monotonic() > deadline:
                 break
         assert any(line.startswith("step 1/") for line in seen), "".join(seen[-30:])
+        # The console so far: start-up lines and the step line; engine chatter went to run.log (which also
+        # proves the initial weight sync, whose vLLM reload warns on every sync, stayed off the console).
+        chatter = [
+            line
+            for line in seen
+            if not line.startswith("rlvr")  # rlvr's own start-up lines name vLLM settings
+            and ("vllm" in line.lower() or " INFO " in line or "Failed to load weights" in line)
+        ]
+        assert not chatter, "".join(chatter)
+        assert "Failed to load weights" in (tmp_path / "run" / "run.log").read_text()
         tree = descendants(proc.pid)
         assert any("raylet" in _cmdline(p) for p in tree), {p: _cmdline(p) for p in tree}
         os.kill(proc.pid, sig)
