@@ -8,6 +8,7 @@ checks run before any Ray actor starts and the traceback lands in the run's log 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -183,3 +184,18 @@ def test_train_refuses_missing_model_before_any_actor(tmp_path):
     log = (tmp_path / "run" / "run.log").read_text()
     assert "Traceback" in log and "StartupError" in log
     assert "ray" not in log.lower()  # failed before Ray started
+
+
+def test_validate_never_builds_the_tiny_model(tmp_path):
+    cache = tmp_path / "empty-cache"
+    out = subprocess.run(
+        [sys.executable, "-m", "rlvr.cli", "validate", "--quiet", "recipes/quickstart.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RLVR_CACHE": str(cache)},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "is not built yet" in out.stderr and "data.train 20000 rows" in out.stderr
+    assert not cache.exists() or not any(cache.iterdir())
