@@ -160,7 +160,7 @@ def _read_local(path: Path) -> list[dict[str, Any]]:
         raise DataError(f"{path}: file is empty")
     if path.suffix != ".parquet":
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8-sig")  # a leading byte-order mark is not part of the data
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})") from None
     try:

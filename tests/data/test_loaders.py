@@ -137,3 +137,21 @@ def test_kept_columns_never_shadow_a_builtin_reward_setting():
     for name in list_rewards():
         params = inspect.signature(resolve_reward(name)).parameters
         assert not set(KEPT_COLUMNS) & set(params), (name, sorted(params))
+
+
+def test_local_files_without_the_datasets_library(tmp_path):
+    """jsonl with a byte-order mark, a .json list, a .json of columns, csv and parquet load alike."""
+    import pyarrow
+    import pyarrow.parquet
+
+    rows = [{"question": "Q1", "answer": "#### 1"}, {"question": "Q2", "answer": "#### 2"}]
+    (tmp_path / "a.jsonl").write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(r) + "\n" for r in rows).encode())
+    (tmp_path / "b.json").write_text(json.dumps(rows))
+    (tmp_path / "c.json").write_text(json.dumps({"question": ["Q1", "Q2"], "answer": ["#### 1", "#### 2"]}))
+    (tmp_path / "d.csv").write_text('question,answer\nQ1,#### 1\nQ2,"#### 2"\n')
+    pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows), tmp_path / "e.parquet")
+    for name in ("a.jsonl", "b.json", "c.json", "d.csv", "e.parquet"):
+        cfg = DatasetConfig(source=str(tmp_path / name), format="gsm8k", template="plain")
+        assert [(r["question"], r["answer"]) for r in load_dataset_rows(cfg)] == [("Q1", "1"), ("Q2", "2")], (
+            name
+        )
