@@ -445,14 +445,6 @@ def _restore_stop_handler(previous: Any) -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def resolve_model(recipe: Recipe, recipe_dir: Path) -> str:
-    """The policy directory (or hub id); `tiny` is the project's tiny model, built into the cache on first use."""
-    from rlvr.tiny.build import resolve_model_path
-
-    local = (recipe_dir / recipe.model.path).expanduser()
-    return str(local) if local.exists() else resolve_model_path(recipe.model.path)
-
-
 def local_dataset(cfg: Any, base_dir: Path) -> Any:
     """A copy of a DatasetConfig whose relative file sources that exist under `base_dir` are made absolute."""
     if cfg is None or cfg.source == "synthetic":
