@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rlvr.algo.mismatch import logprob_mismatch
 from rlvr.batch import StepSamples, group_slices
 
 # Reward-pool metrics that are per-sample means (recomputed over all rounds); every other one is a count of
@@ -55,6 +56,25 @@ def filter_metrics(generated: StepSamples, trained: StepSamples) -> dict[str, fl
     }
 
 
+def mismatch_metrics(samples: StepSamples) -> dict[str, float]:
+    """`mismatch/*`: the rollout engine's logprobs of the trained tokens against the learner's old logprobs.
+
+    Under one-step-off async the batch was sampled one policy version back, so the figure includes that lag.
+    """
+    import torch
+
+    from rlvr.learner.rl_tensors import to_padded
+
+    if not samples.old_logprobs or not samples.rollout_logprobs:
+        return {}
+    lengths = samples.lengths
+    width = max(max(lengths, default=1), 1)
+    mask = to_padded([[1.0] * n for n in lengths], width, torch.float64)
+    rollout = to_padded(samples.rollout_logprobs, width, torch.float64)
+    learner = to_padded(samples.old_logprobs, width, torch.float64)
+    return logprob_mismatch(rollout, learner, mask)
+
+
 def pool_metrics(rounds: list[tuple[int, dict[str, float]]]) -> dict[str, float]:
     """The reward pool's metrics over every generation round of a step, as `reward_pool/*`.
 
@@ -92,4 +112,5 @@ def sample_metrics(
     metrics["time/step_s"] = step_seconds
     metrics["throughput/tokens_per_s"] = tokens / max(step_seconds, 1e-9)
     metrics.update(pool_metrics(reward_rounds))
+    metrics.update(mismatch_metrics(trained))
     return metrics

@@ -29,3 +29,17 @@ def test_identical_logprobs_and_empty_batches_give_zero():
     assert set(same.values()) == {0.0}
     empty = logprob_mismatch(torch.zeros(0, 1), torch.zeros(0, 1), torch.zeros(0, 1))
     assert set(empty.values()) == {0.0}
+
+
+def test_step_samples_of_different_lengths_are_compared_token_by_token():
+    from rlvr.batch import StepSamples
+    from rlvr.step_metrics import mismatch_metrics
+
+    samples = StepSamples(
+        [0, 0], [{}, {}], [[1], [1]], [[5, 6], [7]], [[-1.0, -2.0], [-3.0]], ["", ""], [0, 0]
+    )
+    assert mismatch_metrics(samples) == {}  # before the learners scored the batch
+    samples.old_logprobs = [[-1.0, -2.5], [-2.0]]
+    out = mismatch_metrics(samples)
+    assert out["mismatch/logprob_abs_mean"] == pytest.approx(1.5 / 3)
+    assert out["mismatch/logprob_abs_max"] == pytest.approx(1.0)
