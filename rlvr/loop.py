@@ -18,10 +18,23 @@ from rlvr.step_metrics import sample_metrics
 log = logging.getLogger("rlvr.loop")
 
 
-def train(recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None = None) -> dict[str, Any]:
-    """Run (or continue) a training run to `recipe.train.steps`; return the last step's metrics."""
+def train(
+    recipe: Recipe,
+    *,
+    resume: str | None = None,
+    recipe_dir: str | None = None,
+    checkpoints: Any = None,
+    transport: Any = None,
+) -> dict[str, Any]:
+    """Run (or continue) a training run to `recipe.train.steps`; return the last step's metrics.
+
+    SIGTERM finishes the current step, checkpoints and returns. `checkpoints` (a CheckpointManager) and
+    `transport` (a WeightTransport) replace the recipe's defaults, for tests that inject faults through them.
+    """
     last: dict[str, Any] = {}
-    with Run.open(recipe, resume=resume, recipe_dir=recipe_dir) as run:
+    with Run.open(
+        recipe, resume=resume, recipe_dir=recipe_dir, checkpoints=checkpoints, transport=transport
+    ) as run:
         if run.step == 0 and recipe.eval.every_steps and recipe.eval.at_start:
             run.logger.log(0, run.evaluate())
         while run.step < recipe.train.steps and not run.stop_requested:
@@ -46,7 +59,6 @@ def train(recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None =
             run.logger.log(run.step, last)
             if run.should_checkpoint():
                 run.save_checkpoint()
-            run.check_stop_hook()
     return last
 
 
@@ -80,7 +92,13 @@ def filter_groups(run: Run, samples: StepSamples) -> tuple[StepSamples, StepSamp
     """
     if run.group_filter is None:
         return samples, samples
-    return run.group_filter(samples, run)
+
+    def more(gen_round: int) -> StepSamples:
+        extra = run.rollout_step(run.sampler.next_indices(), gen_round=gen_round)
+        reward(run, extra)
+        return extra
+
+    return run.group_filter(samples, more, run.learners.world_size)
 
 
 def old_logprobs(run: Run, samples: StepSamples) -> None:

@@ -131,7 +131,7 @@ def _datasets(recipe: Recipe) -> list[tuple[str, Any]]:
 def load_rows(key: str, cfg: Any, recipe_dir: Path, tokenizer: Any) -> list[dict[str, Any]]:
     """Load one dataset split; any failure names the recipe key and the file (and row)."""
     from rlvr.data.loaders import DataError, load_dataset_rows
-    from rlvr.run import local_dataset
+    from rlvr.data.prompts import local_dataset
 
     try:
         rows = load_dataset_rows(local_dataset(cfg, recipe_dir), tokenizer=tokenizer)
@@ -144,7 +144,7 @@ def load_rows(key: str, cfg: Any, recipe_dir: Path, tokenizer: Any) -> list[dict
 
 def prompt_ids(key: str, rows: list[dict[str, Any]], tokenizer: Any, limit: int) -> list[list[int]]:
     """Token ids of every prompt; all prompts over ``limit`` are reported at once (never truncated)."""
-    from rlvr.run import prompt_token_ids
+    from rlvr.data.prompts import prompt_token_ids
 
     out, over = [], []
     for i, row in enumerate(rows):

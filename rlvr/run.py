@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -44,8 +43,19 @@ class RunError(RuntimeError):
 class Run:
     """Owns every component of one run; use as `with Run.open(recipe) as run:`."""
 
-    def __init__(self, recipe: Recipe, recipe_dir: str | None = None):
+    def __init__(
+        self,
+        recipe: Recipe,
+        recipe_dir: str | None = None,
+        *,
+        checkpoints: Any = None,
+        transport: Any = None,
+    ):
+        """`checkpoints` (a CheckpointManager) and `transport` (a WeightTransport) replace the ones the recipe
+        implies; tests pass instrumented ones to inject faults (a stall mid-write, a corrupted push)."""
         self.recipe = recipe
+        self._checkpoints = checkpoints
+        self._transport = transport
         self.recipe_dir = Path(recipe_dir or ".").resolve()
         self.step = 0
         self.reward_rounds: list[tuple[int, dict[str, float]]] = []  # (samples, pool metrics) per round
@@ -57,9 +67,15 @@ class Run:
     @classmethod
     @contextlib.contextmanager
     def open(
-        cls, recipe: Recipe, *, resume: str | None = None, recipe_dir: str | None = None
+        cls,
+        recipe: Recipe,
+        *,
+        resume: str | None = None,
+        recipe_dir: str | None = None,
+        checkpoints: Any = None,
+        transport: Any = None,
     ) -> Iterator[Run]:
-        run = cls(recipe, recipe_dir)
+        run = cls(recipe, recipe_dir, checkpoints=checkpoints, transport=transport)
         previous = _install_stop_handler(run)
         try:
             run.start(resume)
@@ -73,12 +89,6 @@ class Run:
     def request_stop(self) -> None:
         """Finish the current step, write a checkpoint and return (SIGTERM / preemption)."""
         self.stop_requested = True
-
-    def check_stop_hook(self) -> None:
-        """Fault injection for resume tests: RLVR_STOP_AFTER_STEP=k behaves like SIGTERM during step k."""
-        hook = os.environ.get("RLVR_STOP_AFTER_STEP")
-        if hook and self.step >= int(hook):
-            self.request_stop()
 
     # ---- start-up ----------------------------------------------------------------------------------------
 
@@ -99,7 +109,7 @@ class Run:
         self.needs_reference = self.algorithm.needs_reference
         self._start_rewards()
         self.sampler = PromptSampler(len(self.train_rows), r.train.prompts_per_step, r.seed)
-        self.ckpt = CheckpointManager(
+        self.ckpt = self._checkpoints or CheckpointManager(
             r.checkpoint.dir or self.run_dir / "checkpoints", keep_last=r.checkpoint.keep_last
         )
         resume_from = self.ckpt.resolve(resume) if resume else None
@@ -187,7 +197,7 @@ class Run:
             dtype=self.dtype,
         )
         self._closers.append(self.rollout.shutdown)
-        self.transport = make_transport(self.device)
+        self.transport = self._transport or make_transport(self.device)
 
     def close(self) -> None:
         while self._closers:
@@ -400,14 +410,22 @@ class Run:
     def save_checkpoint(self) -> Path:
         from rlvr.run_state import save_run_checkpoint
 
-        path = save_run_checkpoint(self)
+        path = save_run_checkpoint(
+            self.ckpt,
+            step=self.step,
+            recipe=self.recipe,
+            learners=self.learners,
+            sampler=self.sampler,
+            pending_samples=self.pending_state,
+        )
         self._last_checkpoint_step = self.step
         return path
 
     def load_checkpoint(self, path: Path) -> None:
         from rlvr.run_state import load_run_checkpoint
 
-        load_run_checkpoint(self, path)
+        self.step, pending = load_run_checkpoint(path, learners=self.learners, sampler=self.sampler)
+        self.restore_pending(pending)
         self._last_checkpoint_step = self.step
         dropped = self.logger.truncate_after(self.step)
         if dropped:
@@ -443,17 +461,3 @@ def _install_stop_handler(run: Run) -> Any:
 def _restore_stop_handler(previous: Any) -> None:
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)
-
-
-def local_dataset(cfg: Any, base_dir: Path) -> Any:
-    """A copy of a DatasetConfig whose relative file sources that exist under `base_dir` are made absolute."""
-    if cfg is None or cfg.source == "synthetic":
-        return cfg
-    sources = [cfg.source] if isinstance(cfg.source, str) else list(cfg.source)
-    fixed = [str(base_dir / s) if (base_dir / s).exists() else s for s in sources]
-    return cfg.model_copy(update={"source": fixed[0] if isinstance(cfg.source, str) else fixed})
-
-
-def prompt_token_ids(tokenizer: Any, row: dict[str, Any]) -> list[int]:
-    """Token ids of a loaded row's formatted prompt (the chat template carries its own special tokens)."""
-    return list(tokenizer(row["prompt"], add_special_tokens=False)["input_ids"])

