@@ -107,7 +107,7 @@ def kl_cov(
     )
 
 
-@register_loss_modifier("erc")
+@register_loss_modifier("erc", needs_old_entropy=True)
 def erc(
     inputs: LossInputs,
     term: PolicyTerm,

@@ -17,17 +17,12 @@ Torch-free and import-free: reward functions are named here only as strings and 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
 from rlvr.config.base import StrictModel
-
-# A registered name (`math`), a dotted import path (`pkg.mod:fn`) or a Python file (`dir/my.py:fn`).
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_IMPORT_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*$")
-_FILE_RE = re.compile(r"^.+\.py:[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*$")
+from rlvr.registry import spec_kind
 
 
 def reward_spec_kind(spec: str) -> str:
@@ -42,12 +37,9 @@ def reward_spec_kind(spec: str) -> str:
     Raises:
         ValueError: the string has none of the three forms.
     """
-    if _FILE_RE.match(spec):
-        return "file"
-    if _IMPORT_RE.match(spec):
-        return "import"
-    if _NAME_RE.match(spec):
-        return "name"
+    kind = spec_kind(spec)
+    if kind is not None:
+        return kind
     raise ValueError(
         f"reward fn {spec!r} is not a registered name (lower_snake_case), an import path "
         "('pkg.module:fn') or a file path ('path/to/file.py:fn')"

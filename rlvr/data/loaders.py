@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.config.data import DatasetConfig
+from rlvr.registry import Registry
 
 _LOCAL_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
@@ -31,7 +32,7 @@ class DataError(ValueError):
 
 # adapter(row, cfg) -> (question, answer); raises KeyError/ValueError with the offending field.
 Adapter = Callable[[Mapping[str, Any], DatasetConfig], tuple[Any, Any]]
-FORMATS: dict[str, Adapter] = {}
+FORMATS = Registry("dataset format", error=DataError)
 
 
 # Source columns copied into the rows when present (evaluation reports break accuracy down by them). Row
@@ -42,14 +43,7 @@ KEPT_COLUMNS = ("difficulty", "level", "subject", "prompt_style")
 
 def register_format(name: str) -> Callable[[Adapter], Adapter]:
     """Register a schema adapter under ``name`` (the ``format`` field of a dataset config)."""
-
-    def deco(fn: Adapter) -> Adapter:
-        if name in FORMATS:
-            raise ValueError(f"format {name!r} already registered")
-        FORMATS[name] = fn
-        return fn
-
-    return deco
+    return FORMATS.register(name)
 
 
 def _field(row: Mapping[str, Any], key: str) -> Any:
@@ -254,9 +248,7 @@ def load_dataset_rows(cfg: DatasetConfig, tokenizer=None) -> list[dict[str, Any]
         DataError: Unknown format, missing file, or a row with a missing/empty field (all rows are
             checked, the first bad one is reported with its source and index).
     """
-    if cfg.format not in FORMATS:
-        raise DataError(f"unknown dataset format {cfg.format!r}; registered: {sorted(FORMATS)}")
-    adapter = FORMATS[cfg.format]
+    adapter = FORMATS.get(cfg.format)
     raw, origins = _raw_rows(cfg)
     out: list[dict[str, Any]] = []
     per_origin_index: dict[str, int] = {}

@@ -10,7 +10,6 @@ Transports are registered by name; ``make_transport(device)`` picks the object s
 
 from __future__ import annotations
 
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -21,9 +20,7 @@ import ray
 
 from rlvr.config.rollout import SyncConfig
 from rlvr.orchestrate.group import RolloutGroup
-
-# Test hook: set to a worker rank to make ObjectStoreTransport corrupt that worker's copy of the weights.
-CORRUPT_ENV = "RLVR_TEST_CORRUPT_SYNC_WORKER"
+from rlvr.registry import Registry
 
 
 class WeightSyncError(RuntimeError):
@@ -55,7 +52,7 @@ class SyncStats:
     verify_seconds: float = 0.0
 
 
-_TRANSPORTS: dict[str, type[WeightTransport]] = {}
+TRANSPORTS = Registry("weight transport")
 
 
 def register_transport(name: str) -> Callable[[type[WeightTransport]], type[WeightTransport]]:
@@ -63,8 +60,7 @@ def register_transport(name: str) -> Callable[[type[WeightTransport]], type[Weig
 
     def wrap(cls: type[WeightTransport]) -> type[WeightTransport]:
         cls.name = name
-        _TRANSPORTS[name] = cls
-        return cls
+        return TRANSPORTS.register(name)(cls)
 
     return wrap
 
@@ -94,14 +90,13 @@ class ObjectStoreTransport(WeightTransport):
 
     Args:
         max_chunk_bytes: Bound on one reload call inside the engine (None: whole model at once).
-        corrupt_worker: Test hook: this worker rank adds noise to one tensor before loading. Defaults to the
-            ``RLVR_TEST_CORRUPT_SYNC_WORKER`` environment variable; None in normal runs.
+        corrupt_worker: Fault injection for tests: this worker rank adds noise to one tensor before loading.
+            None (the default) in runs.
     """
 
     def __init__(self, max_chunk_bytes: int | None = None, corrupt_worker: int | None = None) -> None:
         self.max_chunk_bytes = max_chunk_bytes
-        env = os.environ.get(CORRUPT_ENV)
-        self.corrupt_worker = corrupt_worker if corrupt_worker is not None else (int(env) if env else None)
+        self.corrupt_worker = corrupt_worker
 
     def push(self, group: RolloutGroup, weights: Any, *, full: bool = True) -> SyncStats:
         """Push an ObjectRef from ``publish_weights`` (or a list of (name, tensor), published here)."""
@@ -196,15 +191,13 @@ def make_transport(device: str, **kwargs: Any) -> WeightTransport:
     """The default transport for ``device``: object store on CPU, NCCL on CUDA."""
     name = {"cpu": "object_store", "cuda": "nccl"}.get(device)
     if name is None:
-        raise ValueError(f"no weight transport for device {device!r}; registered: {sorted(_TRANSPORTS)}")
-    return _TRANSPORTS[name](**kwargs)
+        raise ValueError(f"no weight transport for device {device!r}; registered: {TRANSPORTS.names()}")
+    return TRANSPORTS.get(name)(**kwargs)
 
 
 def get_transport(name: str, **kwargs: Any) -> WeightTransport:
     """Build a registered transport by name."""
-    if name not in _TRANSPORTS:
-        raise KeyError(f"unknown weight transport {name!r}; registered: {sorted(_TRANSPORTS)}")
-    return _TRANSPORTS[name](**kwargs)
+    return TRANSPORTS.get(name)(**kwargs)
 
 
 def verify_sync(

@@ -17,17 +17,11 @@ a worker can import, and refuses functions no other process can import (lambdas,
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import inspect
 import os
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-from rlvr.config.reward import reward_spec_kind
+from rlvr.registry import Registry, file_of_module, find_file, spec_kind
 from rlvr.reward.types import RewardError
 
 RewardFn = Callable[..., object]
@@ -35,18 +29,7 @@ RewardFn = Callable[..., object]
 # Imported on the first name lookup, so `math`, `format`, `overlong` ... are always known.
 BUILTIN_MODULES = ("rewards.math", "rewards.format", "rewards.overlong")
 
-
-@dataclass(frozen=True)
-class RegisteredReward:
-    """A registry entry: the function and whether it only shapes the reward (no verdict)."""
-
-    fn: RewardFn
-    shaping: bool
-
-
-_REGISTRY: dict[str, RegisteredReward] = {}
-_FILE_MODULES: dict[str, str] = {}  # module name -> absolute file path, for file-loaded rewards
-_builtins_loaded = False
+REWARDS = Registry("reward", error=RewardError, builtins=BUILTIN_MODULES)
 
 
 def register_reward(name: str, *, shaping: bool = False) -> Callable[[RewardFn], RewardFn]:
@@ -60,82 +43,25 @@ def register_reward(name: str, *, shaping: bool = False) -> Callable[[RewardFn],
     Returns:
         A decorator that registers and returns the function unchanged.
     """
-    if reward_spec_kind(name) != "name":
+    if spec_kind(name) != "name":
         raise ValueError(f"reward names are lower_snake_case, got {name!r}")
-
-    def decorator(fn: RewardFn) -> RewardFn:
-        existing = _REGISTRY.get(name)
-        if existing is not None and _qualified(existing.fn) != _qualified(fn):
-            raise ValueError(f"reward {name!r} is already registered to {_qualified(existing.fn)}")
-        _REGISTRY[name] = RegisteredReward(fn=fn, shaping=shaping)
-        return fn
-
-    return decorator
-
-
-def load_builtin_rewards() -> None:
-    """Import the built-in reward modules (idempotent)."""
-    global _builtins_loaded
-    if not _builtins_loaded:
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
-        _builtins_loaded = True
+    return REWARDS.register(name, shaping=shaping)
 
 
 def list_rewards() -> list[str]:
     """Sorted registered reward names (built-ins included)."""
-    load_builtin_rewards()
-    return sorted(_REGISTRY)
+    return REWARDS.names()
 
 
 def _qualified(fn: RewardFn) -> str:
     return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
 
 
-def _find_file(path: str, base_dir: str | os.PathLike | None) -> Path:
-    candidates = [Path(path)] if os.path.isabs(path) else []
-    if not candidates:
-        if base_dir is not None:
-            candidates.append(Path(base_dir) / path)
-        candidates.append(Path.cwd() / path)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.resolve()
-    tried = ", ".join(str(c) for c in candidates)
-    raise RewardError(f"reward file {path!r} not found (tried: {tried})")
-
-
-def _load_file_module(path: Path) -> object:
-    name = "rlvr_reward_file_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise RewardError(f"cannot import reward file {path}")
-    module = importlib.util.module_from_spec(spec)
-    # Registered before exec so dataclasses / pickling inside the file can find the module.
-    sys.modules[name] = module
-    _FILE_MODULES[name] = str(path)
+def _find_file(path: str, base_dir: str | os.PathLike | None):
     try:
-        spec.loader.exec_module(module)
-    except BaseException as exc:
-        del sys.modules[name]
-        raise RewardError(f"importing reward file {path} failed: {type(exc).__name__}: {exc}") from exc
-    return module
-
-
-def _get_attr(module: object, attr: str, spec: str) -> RewardFn:
-    obj = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise RewardError(
-                f"reward {spec!r}: {part!r} not found in {getattr(obj, '__name__', obj)}"
-            ) from None
-    if not callable(obj):
-        raise RewardError(f"reward {spec!r} is a {type(obj).__name__}, not a function")
-    return obj
+        return find_file(path, base_dir)
+    except ImportError as exc:
+        raise RewardError(f"reward {exc}") from None
 
 
 def resolve_reward(spec: str, base_dir: str | os.PathLike | None = None) -> RewardFn:
@@ -147,34 +73,19 @@ def resolve_reward(spec: str, base_dir: str | os.PathLike | None = None) -> Rewa
 
     Raises:
         RewardError: unknown name (the message lists the registered names), import failure,
-            missing attribute.
+            missing attribute, not a function.
     """
-    kind = reward_spec_kind(spec)
-    if kind == "name":
-        load_builtin_rewards()
-        if spec not in _REGISTRY:
-            raise RewardError(
-                f"unknown reward {spec!r}; registered rewards: {', '.join(sorted(_REGISTRY))}. "
-                "Use 'pkg.module:fn' or 'path/to/file.py:fn' for your own."
-            )
-        return _REGISTRY[spec].fn
-    target, attr = spec.rsplit(":", 1)
-    if kind == "file":
-        return _get_attr(_load_file_module(_find_file(target, base_dir)), attr, spec)
-    try:
-        module = importlib.import_module(target)
-    except ImportError as exc:
-        raise RewardError(f"reward {spec!r}: cannot import {target!r}: {exc}") from exc
-    return _get_attr(module, attr, spec)
+    fn = REWARDS.get(spec, base_dir)
+    if not callable(fn):
+        raise RewardError(f"reward {spec!r} is a {type(fn).__name__}, not a function")
+    return fn
 
 
 def is_shaping(spec: str) -> bool:
     """True when `spec` is a registered shaping reward (no verdict)."""
-    if reward_spec_kind(spec) != "name":
+    if spec_kind(spec) != "name" or spec not in REWARDS:
         return False
-    load_builtin_rewards()
-    entry = _REGISTRY.get(spec)
-    return bool(entry and entry.shaping)
+    return bool(REWARDS.meta(spec, "shaping", False))
 
 
 def worker_spec(spec: str | RewardFn, base_dir: str | os.PathLike | None = None) -> str:
@@ -189,13 +100,13 @@ def worker_spec(spec: str | RewardFn, base_dir: str | os.PathLike | None = None)
             defined in `__main__`), naming the function.
     """
     if isinstance(spec, str):
-        kind = reward_spec_kind(spec)
+        kind = spec_kind(spec)
         resolve_reward(spec, base_dir)
         if kind == "file":
             target, attr = spec.rsplit(":", 1)
             return f"{_find_file(target, base_dir)}:{attr}"
         if kind == "name":
-            fn = _REGISTRY[spec].fn
+            fn = REWARDS.get(spec)
             if fn.__module__ not in BUILTIN_MODULES:
                 return worker_spec(fn)
         return spec
@@ -212,7 +123,7 @@ def worker_spec(spec: str | RewardFn, base_dir: str | os.PathLike | None = None)
         problem = "it is defined in __main__; move it to a file and name it as 'path/to/file.py:fn'"
     if problem:
         raise RewardError(f"reward {label} cannot be sent to the worker pool: {problem}")
-    path = _FILE_MODULES.get(module)
+    path = file_of_module(module)
     out = f"{path}:{qualname}" if path else f"{module}:{qualname}"
     try:
         same = resolve_reward(out) is fn
