@@ -7,7 +7,6 @@ import itertools
 import pytest
 
 from rlvr.orchestrate import ObjectStoreTransport, get_transport, make_transport, split_evenly
-from rlvr.orchestrate.weight_sync import CORRUPT_ENV
 
 
 @pytest.mark.parametrize("items,parts", [(0, 2), (1, 2), (5, 2), (7, 3), (8, 4), (3, 5)])
@@ -29,9 +28,6 @@ def test_transport_chosen_by_device_and_name() -> None:
         get_transport("carrier_pigeon")
 
 
-def test_corruption_hook_is_off_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(CORRUPT_ENV, raising=False)
+def test_corruption_is_off_unless_the_caller_asks() -> None:
     assert ObjectStoreTransport().corrupt_worker is None
-    monkeypatch.setenv(CORRUPT_ENV, "1")
-    assert ObjectStoreTransport().corrupt_worker == 1
     assert ObjectStoreTransport(corrupt_worker=0).corrupt_worker == 0
