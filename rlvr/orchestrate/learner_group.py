@@ -7,19 +7,26 @@ of hanging. Data reaches each rank as its own shard of whole prompt groups; resu
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import RayActorError, RayTaskError
 
 from rlvr.config.sections import LearnerConfig
 from rlvr.learner.dist import free_port
 from rlvr.learner.rank import LearnerRank
+from rlvr.orchestrate.group import first_line
 from rlvr.orchestrate.weight_sync import publish_weights
+from rlvr.registry import import_plugins, loaded_plugins
 
 
 class _LearnerActor(LearnerRank):
     """A learner rank as a Ray actor: adds the object-store side of the weight sync."""
+
+    def __init__(self, *, plugins: tuple[str, ...] = (), **kwargs: Any) -> None:
+        import_plugins(plugins)  # the recipe's plugins, so their registered losses resolve in this process
+        super().__init__(**kwargs)
 
     def publish_weights(self) -> Any:
         weights = self.named_weights()  # every rank joins the ZeRO-3 gather
@@ -77,6 +84,7 @@ class LearnerGroup:
                 reference=reference,
                 total_updates=total_updates,
                 dtype=dtype,
+                plugins=tuple(loaded_plugins()),
             )
             for r in range(world)
         ]
@@ -86,19 +94,37 @@ class LearnerGroup:
         self, method: str, *per_rank_args: list[Any], timeout: float | None = None, **kwargs: Any
     ) -> list:
         """Call `method` on every rank (rank r gets the r-th item of each per-rank arg list)."""
-        refs = []
+        limit = timeout or self.timeout
+        pending = {}
         for r, actor in enumerate(self.ranks):
             args = [a[r] for a in per_rank_args]
-            refs.append(getattr(actor, method).remote(*args, **kwargs))
-        try:
-            return ray.get(refs, timeout=timeout or self.timeout)
-        except GetTimeoutError:
-            raise LearnerError(
-                f"learner call {method!r} missed its {timeout or self.timeout:.0f} s deadline "
-                "(a rank is stuck in a collective or overloaded)"
-            ) from None
-        except (RayActorError, RayTaskError) as exc:
-            raise LearnerError(f"learner call {method!r} failed: {exc}") from None
+            pending[getattr(actor, method).remote(*args, **kwargs)] = r
+        results: list[Any] = [None] * len(self.ranks)
+        deadline = time.monotonic() + limit
+        # Collect as ranks finish, so a dead rank is named at once rather than after its peers, which wait
+        # for it inside a collective, run into the deadline.
+        while pending:
+            left = deadline - time.monotonic()
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=max(left, 0.0))
+            if not done:
+                stuck = ", ".join(str(r) for r in sorted(pending.values()))
+                raise LearnerError(
+                    f"learner rank {stuck} did not finish {method!r} within {limit:.0f} s "
+                    "(learner.collective_timeout_s; stuck in a collective or overloaded)"
+                )
+            for ref in done:
+                rank = pending.pop(ref)
+                try:
+                    results[rank] = ray.get(ref)
+                except RayActorError as exc:
+                    raise LearnerError(
+                        f"learner rank {rank} died during {method!r} ({first_line(exc)})"
+                    ) from exc
+                except RayTaskError as exc:
+                    raise LearnerError(
+                        f"learner rank {rank} raised during {method!r}: {first_line(exc)}"
+                    ) from exc
+        return results
 
     @property
     def world_size(self) -> int:
