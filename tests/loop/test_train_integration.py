@@ -109,8 +109,21 @@ def test_two_steps_two_ranks_zero2(tmp_path, random_model):
 
 
 def test_corrupted_sync_stops_the_run(tmp_path, random_model):
+    """The test passes in a transport that corrupts rollout worker 0's copy after the start-up push."""
     recipe = write_recipe(tmp_path, random_model, train={"steps": 1, "prompts_per_step": 4})
-    out = rlvr_train(recipe, env={"RLVR_TEST_CORRUPT_SYNC_WORKER": "0"})
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("train_injected.py")),
+            str(recipe),
+            "--perturb-worker",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=recipe.parent,
+    )
     assert out.returncode == 2, out.stderr[-4000:]
     assert "weight sync verification failed on rollout worker 0" in out.stderr
     assert "Traceback" not in out.stderr
@@ -163,8 +176,8 @@ def _hf_greedy_accuracy(model_dir: Path, n: int) -> float:
 
     from rlvr.config import validate_dict
     from rlvr.data.loaders import load_dataset_rows
-    from rlvr.data.synthetic import is_correct
     from rlvr.data.prompts import prompt_token_ids
+    from rlvr.data.synthetic import is_correct
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
