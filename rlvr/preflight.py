@@ -1,4 +1,4 @@
-"""Start-up checks that need no engine: the model folder or hub id, its tokenizer and chat template, the
+"""Start-up checks that need no engine: the plugins and every method/reward name, the model folder or hub id, its tokenizer and chat template, the
 datasets, prompt lengths against ``rollout.max_prompt_tokens``, and the batch against the dataset size.
 
 `rlvr train` runs them in the driver before any Ray actor starts (`Run.start`), `rlvr validate` runs them
@@ -15,6 +15,7 @@ from typing import Any
 
 from rlvr.config import Recipe
 from rlvr.models import ModelBuildError, builtin_path, is_builtin, resolve_builtin
+from rlvr.plugins import load_plugins
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # A model folder needs at least one of these for AutoTokenizer (transformers builds an empty tokenizer from
@@ -177,6 +178,7 @@ def check_inputs(
     """
     notes = [] if notes is None else notes
     recipe_dir = Path(recipe_dir).resolve()
+    load_plugins(recipe, recipe_dir)  # first: a misspelt method name fails in seconds
     model_path = resolve_model_dir(recipe, recipe_dir, build=build)
     tokenizer = None
     if model_path is None:

@@ -11,7 +11,7 @@ import torch
 
 from rlvr.algo.api import compute_advantages
 from rlvr.algo.kl import kl_reward_penalty
-from rlvr.algo.registry import OBJECTIVES
+from rlvr.algo.registry import LOSS_MODIFIERS, OBJECTIVES
 from rlvr.algo.shaping import dynamic_sampling_keep, overlong_penalty
 from rlvr.batch import StepSamples
 from rlvr.learner.rl_tensors import from_padded, to_padded
@@ -45,8 +45,9 @@ class AlgorithmStages:
             # Dr. GRPO's constant C is the generation budget; the padded width differs between micro-batches.
             self.spec["loss_scale_factor"] = recipe.rollout.max_response_tokens
         self.is_objective = loss["name"] in OBJECTIVES
-        modifiers = [m.get("name") for m in self.spec.get("modifiers") or []]
-        self.needs_old_entropy = "erc" in modifiers
+        modifiers = [m["name"] for m in self.spec.get("modifiers") or []]
+        # What a method needs is registered with it (`@register_loss_modifier("erc", needs_old_entropy=True)`).
+        self.needs_old_entropy = any(LOSS_MODIFIERS.meta(m, "needs_old_entropy", False) for m in modifiers)
         kl = self.spec.get("kl_to_ref") or {}
         self.needs_reference = bool(kl) and float(kl.get("coef", 0.0)) != 0.0
         self.kl_in_loss = self.needs_reference and kl.get("as", "loss") == "loss"

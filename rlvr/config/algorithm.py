@@ -18,16 +18,15 @@ Math, defaults and the paper/code discrepancies: docs/algorithms.md and the `rlv
 
 from __future__ import annotations
 
-import difflib
 import functools
 import operator
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from rlvr.config.base import StrictModel
+from rlvr.registry import spec_kind
 
-_PLUGIN_NAME = r"^([a-z][a-z0-9_]*|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
 Singleton = Literal["zero", "raw"]
 
 
@@ -41,10 +40,19 @@ class _Method(StrictModel):
 
 
 class _Plugin(StrictModel):
-    """A user-registered name or an import path, with free keyword arguments."""
+    """A user-registered name, an import path or a file path, with free keyword arguments."""
 
-    name: str = Field(pattern=_PLUGIN_NAME)
+    name: str
     kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _spec(cls, value: str) -> str:
+        if spec_kind(value) is None:
+            raise ValueError(
+                f"{value!r} is not a registered name (lower_snake_case), 'pkg.module:fn' or 'path/to/file.py:fn'"
+            )
+        return value
 
     def to_spec(self) -> dict[str, Any]:
         return {"name": self.name, "kwargs": dict(self.kwargs)}
@@ -264,6 +272,10 @@ class ERCConfig(StrictModel):
         return {"name": "erc", "kwargs": self.model_dump()}
 
 
+class CustomModifier(_Plugin):
+    """A loss modifier registered with `@register_loss_modifier` (module under `plugins:`), or a path."""
+
+
 class KLToRefConfig(StrictModel):
     """KL to the frozen reference policy, as a loss term or as a per-token reward penalty."""
 
@@ -308,6 +320,8 @@ class AlgorithmConfig(StrictModel):
     loss: LossConfig = Field(default_factory=PPOClipLoss)
     cov: Annotated[ClipCovConfig | KLCovConfig, Field(discriminator="name")] | None = None
     erc: ERCConfig | None = None
+    # Your own loss modifiers, applied in order after `cov` and before `erc`.
+    modifiers: list[CustomModifier] = Field(default_factory=list)
     kl_to_ref: KLToRefConfig | None = None
     entropy_coef: float = 0.0
     # The ERC release adds coef * mean NLL over correct responses' tokens; off unless reproducing that code.
@@ -320,7 +334,7 @@ class AlgorithmConfig(StrictModel):
 
     def to_spec(self) -> dict[str, Any]:
         """Plain-value spec for `rlvr.algo.compute_advantages` / `compute_policy_loss`."""
-        modifiers = [m.to_spec() for m in (self.cov, self.erc) if m is not None]
+        modifiers = [m.to_spec() for m in (self.cov, *self.modifiers, self.erc) if m is not None]
         return {
             "estimator": self.estimator.to_spec(),
             "loss": self.loss.to_spec(),
@@ -382,6 +396,14 @@ def _check_drpo(cfg: AlgorithmConfig, updates: int) -> Issues:
     if cfg.erc is not None:
         out.append(
             ("error", K + "erc", "DRPO is a whole objective without per-token losses; ERC cannot apply")
+        )
+    if cfg.modifiers:
+        out.append(
+            (
+                "error",
+                K + "modifiers",
+                "DRPO is a whole objective without per-token losses; modifiers cannot apply",
+            )
         )
     if cfg.estimator.name != "none":
         out.append(
@@ -504,24 +526,6 @@ def _check_shaping(cfg: AlgorithmConfig, updates: int) -> Issues:
     return out
 
 
-def _check_plugin_names(cfg: AlgorithmConfig, updates: int) -> Issues:
-    out: Issues = []
-    for field, builtins in (("estimator", _ESTIMATORS), ("loss", _LOSSES)):
-        name = getattr(cfg, field).name
-        if name in builtins or ":" in name:
-            continue
-        near = difflib.get_close_matches(name, list(builtins), n=1)
-        hint = f"; did you mean {near[0]}?" if near else ""
-        out.append(
-            (
-                "warning",
-                f"{K}{field}.name",
-                f"{name!r} is not built in: it must be registered by an imported plugin{hint}",
-            )
-        )
-    return out
-
-
 def _check_updates(cfg: AlgorithmConfig, updates: int) -> Issues:
     if updates < 1:
         return [("error", "learner.updates_per_step", f"updates_per_step must be >= 1, got {updates}")]
@@ -530,7 +534,6 @@ def _check_updates(cfg: AlgorithmConfig, updates: int) -> Issues:
 
 _CHECKS = (
     _check_updates,
-    _check_plugin_names,
     _check_dynamic_sampling,
     _check_drpo,
     _check_erc,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from rlvr.config.algorithm import AlgorithmConfig
 from rlvr.config.base import StrictModel
@@ -21,6 +21,7 @@ from rlvr.config.sections import (
     ResourcesConfig,
     TrainConfig,
 )
+from rlvr.registry import MODULE_RE
 
 
 class Recipe(StrictModel):
@@ -29,6 +30,9 @@ class Recipe(StrictModel):
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.\-]+$")
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Modules (`my_pkg.plugins`) or `.py` files (relative to the recipe) imported in the driver and in every
+    # learner and rollout actor before anything else, so their `@register_*` names resolve everywhere.
+    plugins: list[str] = Field(default_factory=list)
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     rollout: RolloutConfig = RolloutConfig()
@@ -40,6 +44,14 @@ class Recipe(StrictModel):
     eval: EvalConfig = EvalConfig()
     logging: LoggingConfig = LoggingConfig()
     resources: ResourcesConfig = ResourcesConfig()
+
+    @field_validator("plugins")
+    @classmethod
+    def _plugin_forms(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not (entry.endswith(".py") or MODULE_RE.match(entry)):
+                raise ValueError(f"plugin {entry!r} is neither a module name (pkg.module) nor a .py file")
+        return value
 
     @property
     def run_dir(self) -> str:

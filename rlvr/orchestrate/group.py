@@ -17,6 +17,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from rlvr.config.rollout import RolloutConfig
 from rlvr.orchestrate.rollout_worker import RolloutWorker
+from rlvr.registry import loaded_plugins
 from rlvr.rollout.engine import Completion
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class RolloutGroup:
 
     def _spawn(self, rank: int) -> Any:
         return self._actor_cls.options(num_cpus=self._num_cpus, num_gpus=self._num_gpus).remote(
-            rank, self.model_path, self.config, self.seed + rank, self.device, self.dtype
+            rank, self.model_path, self.config, self.seed + rank, self.device, self.dtype, loaded_plugins()
         )
 
     def _wait_ready(self, rank: int) -> dict[str, Any]:

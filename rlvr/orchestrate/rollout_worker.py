@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rlvr.config.rollout import RolloutConfig
+from rlvr.registry import import_plugins
 from rlvr.rollout.engine import Completion, RolloutEngine, layer_of
 
 # Scale of the noise the test hook adds; far above any sync tolerance, far below anything that makes NaNs.
@@ -46,6 +47,7 @@ class RolloutWorker:
         seed: Engine seed.
         device: "cpu" or "cuda".
         dtype: Engine dtype (the resolved ``model.dtype``); None = the engine's device default.
+        plugins: The recipe's plugins (absolute specs), imported before the engine starts.
     """
 
     def __init__(
@@ -56,7 +58,9 @@ class RolloutWorker:
         seed: int,
         device: str,
         dtype: str | None = None,
+        plugins: Iterable[str] = (),
     ) -> None:
+        import_plugins(plugins)
         self.rank = rank
         self.engine = RolloutEngine(model_path, config, seed=seed, device=device, dtype=dtype)
 
