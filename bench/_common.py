@@ -1,4 +1,4 @@
-"""Pure parts of `bench/compare_trl.py`: model sizes, the rlvr recipe, step statistics, idle wait, CPU accounting.
+"""Pure parts of `bench/compare_trl.py`: model sizes, the rlvr recipe, step statistics, idle wait, CPU use.
 
 Nothing here imports torch, TRL or rlvr's heavy stack, so the unit tests (tests/test_bench_compare.py) run
 without them.

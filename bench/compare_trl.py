@@ -2,7 +2,7 @@
 
     pip install -e '.[bench]'          # TRL (never a runtime dependency of rlvr)
     .venv/bin/python bench/compare_trl.py --models tiny --steps 4        # quick: a few minutes
-    .venv/bin/python bench/compare_trl.py --models tiny,18m,72m          # the full table (docs/performance.md)
+    .venv/bin/python bench/compare_trl.py --models tiny,18m,72m       # the full table (docs/performance.md)
     .venv/bin/python bench/compare_trl.py --models 18m --max-new-tokens 256
 
 TRL install: `trl>=1.0` resolves on top of rlvr's CPU stack without changing torch or transformers (checked
@@ -84,7 +84,7 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# ---- models and prompts -------------------------------------------------------------------------------------
+# ---- models and prompts ------------------------------------------------------------------------------------
 
 
 def build_model(name: str) -> tuple[Path, dict[str, Any]]:
@@ -118,7 +118,7 @@ def _build_random(name: str) -> Path:
 
 
 def write_prompts(tiny_path: Path, count: int, out: Path) -> Path:
-    """The first `count` rows of the tiny training set as ``{prompt, answer}`` lines (both frameworks read it)."""
+    """The first `count` rows of the tiny training set as ``{prompt, answer}`` lines (read by both sides)."""
     rows = []
     with (tiny_path / "data" / "train.jsonl").open() as f:
         for line in f:
@@ -141,7 +141,7 @@ def count_params(arch: dict[str, Any]) -> int:
     return n * layer + emb + h
 
 
-# ---- machine state ------------------------------------------------------------------------------------------
+# ---- machine state -----------------------------------------------------------------------------------------
 
 
 class Monitor:
@@ -213,12 +213,12 @@ def _wait_idle(args: argparse.Namespace, label: str) -> dict[str, Any]:
     idle = wait_for_idle(lambda: os.getloadavg()[0], args.idle_load, args.idle_max_wait)
     if not idle["idle"]:
         print(
-            f"[{label}] machine still busy (load {idle['load']:.2f}): timings below are not idle-machine figures"
+            f"[{label}] machine still busy (load {idle['load']:.2f}): this run's timings are not idle figures"
         )
     return idle
 
 
-# ---- rlvr ---------------------------------------------------------------------------------------------------
+# ---- rlvr --------------------------------------------------------------------------------------------------
 
 
 def run_rlvr(args, name: str, model: Path, arch: dict[str, Any], prompts: Path, out: Path) -> dict[str, Any]:
@@ -276,7 +276,7 @@ def run_rlvr(args, name: str, model: Path, arch: dict[str, Any], prompts: Path, 
     }
 
 
-# ---- TRL ----------------------------------------------------------------------------------------------------
+# ---- TRL ---------------------------------------------------------------------------------------------------
 
 
 def run_trl(args, name: str, model: Path, prompts: Path, out: Path) -> dict[str, Any]:
@@ -306,7 +306,7 @@ def run_trl(args, name: str, model: Path, prompts: Path, out: Path) -> dict[str,
 
 
 def trl_worker(spec_path: str) -> int:
-    """Child-process entry: one GRPOTrainer run as the spec says; writes per-step timings to spec['result']."""
+    """Child-process entry: one GRPOTrainer run as the spec says; per-step timings go to spec['result']."""
     try:
         import trl
         from trl import GRPOConfig, GRPOTrainer
@@ -405,7 +405,7 @@ def trl_worker(spec_path: str) -> int:
     return 0
 
 
-# ---- report -------------------------------------------------------------------------------------------------
+# ---- report ------------------------------------------------------------------------------------------------
 
 
 def summarize(run: dict[str, Any]) -> dict[str, Any]:
@@ -415,7 +415,14 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
     tokens = step_stats([s["tokens"] for s in steps])
     tps = step_stats([s["tokens"] / s["step_s"] for s in steps if s["step_s"] > 0])
     phases = phase_stats([s["phases"] for s in steps])
-    return {"step_s": step, "tokens_per_step": tokens, "tokens_per_s": tps, "phases": phases}
+    outside = run["machine"]["wall_s"] - sum(s["step_s"] for s in steps)  # start-up, teardown, final save
+    return {
+        "step_s": step,
+        "tokens_per_step": tokens,
+        "tokens_per_s": tps,
+        "phases": phases,
+        "outside_steps_s": outside,
+    }
 
 
 def print_model(name: str, params: int, result: dict[str, Any]) -> None:
@@ -431,7 +438,8 @@ def print_model(name: str, params: int, result: dict[str, Any]) -> None:
             f"{s['tokens_per_s']['median']:.0f} tokens/s; split: {split}"
         )
         print(
-            f"       machine {idle}; others used {m['other_cpu_cores']:.2f} cores; peak RSS {m['peak_rss_mb']:.0f} MiB"
+            f"       {s['outside_steps_s']:.1f} s outside the steps (start-up, teardown); machine {idle}; "
+            f"others used {m['other_cpu_cores']:.2f} cores; peak RSS {m['peak_rss_mb']:.0f} MiB"
         )
     if "ratio_trl_over_rlvr" in result:
         print(f"TRL ÷ rlvr (step time): {result['ratio_trl_over_rlvr']:.2f}")
