@@ -2,8 +2,9 @@
 
 Prompts are split evenly (contiguous spans) and results come back in prompt order. Every ``ray.get`` has a
 deadline. A worker that dies is replaced, the replacement is refitted with every weight push since the last
-full one, and the dead worker's share of the call is run again; a worker that hangs past the deadline, or dies
-more often than ``max_restarts``, raises ``RolloutWorkerError`` naming it.
+full one, and the dead worker's share of the call is run again. A worker that hangs past the deadline is
+killed and replaced the same way and its share retried once; a share that fails again on the replacement, or a
+worker that fails more often than ``max_restarts``, raises ``RolloutWorkerError`` naming the worker.
 """
 
 from __future__ import annotations
@@ -27,11 +28,29 @@ class RolloutWorkerError(RuntimeError):
     """A rollout worker died, hung past its deadline, or raised; the message names the worker."""
 
 
-class _WorkerDied(Exception):
-    def __init__(self, rank: int, cause: BaseException) -> None:
-        super().__init__(f"rollout worker {rank} died: {cause}")
+class _WorkerFailed(Exception):
+    """A worker died or hung during one call; ``_run`` replaces it and retries its share once."""
+
+    def __init__(self, rank: int, message: str, cause: BaseException) -> None:
+        super().__init__(message)
         self.rank = rank
         self.cause = cause
+
+
+def first_line(exc: BaseException) -> str:
+    """One line for a user message: an actor's own exception for a task error, else the first line of the
+    text (Ray's errors run to many lines, with the actor's traceback; run.log keeps them whole)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(exc, RayTaskError) and isinstance(cause, BaseException):
+        text = f"{type(cause).__name__}: {cause}"
+    else:
+        text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+# Calls whose deadline is ``rollout.sync.timeout_s`` (named in the timeout message).
+_SYNC_CALLS = ("weight update", "sync probe", "refit")
 
 
 def split_evenly(num_items: int, num_parts: int) -> list[tuple[int, int]]:
@@ -107,43 +126,48 @@ class RolloutGroup:
         )
 
     def _wait_ready(self, rank: int) -> dict[str, Any]:
-        try:
-            return self._get(self.workers[rank].ready.remote(), rank, "start-up", self.start_timeout_s)
-        except _WorkerDied as died:
-            raise RolloutWorkerError(f"rollout worker {rank} died during start-up: {died.cause}") from died
+        return self._get_or_raise(self.workers[rank].ready.remote(), rank, "start-up", self.start_timeout_s)
 
     def _get(self, ref: Any, rank: int, what: str, timeout: float) -> Any:
+        """``ray.get`` with a deadline; a dead or hung worker raises ``_WorkerFailed`` (retryable)."""
         try:
             return ray.get(ref, timeout=timeout)
         except GetTimeoutError as exc:
-            raise RolloutWorkerError(
-                f"rollout worker {rank} did not finish {what} within {timeout:.0f} s (hung or overloaded); "
-                f"health: see RolloutGroup.health()"
-            ) from exc
+            key = "rollout.sync.timeout_s" if what in _SYNC_CALLS else "rollout.call_timeout_s"
+            message = (
+                f"rollout worker {rank} did not finish {what} within {timeout:.0f} s "
+                f"({key}; hung or overloaded)"
+            )
+            raise _WorkerFailed(rank, message, exc) from exc
         except RayActorError as exc:
-            raise _WorkerDied(rank, exc) from exc
+            raise _WorkerFailed(
+                rank, f"rollout worker {rank} died during {what} ({first_line(exc)})", exc
+            ) from exc
         except RayTaskError as exc:
-            raise RolloutWorkerError(f"rollout worker {rank} raised during {what}: {exc}") from exc
+            raise RolloutWorkerError(
+                f"rollout worker {rank} raised during {what}: {first_line(exc)}"
+            ) from exc
 
-    def _restart(self, rank: int, cause: BaseException) -> None:
+    def _get_or_raise(self, ref: Any, rank: int, what: str, timeout: float) -> Any:
+        """``_get`` where a dead or hung worker ends the call with ``RolloutWorkerError`` (no retry)."""
+        try:
+            return self._get(ref, rank, what, timeout)
+        except _WorkerFailed as failed:
+            raise RolloutWorkerError(str(failed)) from failed
+
+    def _restart(self, rank: int, failed: _WorkerFailed) -> None:
         if self.restarts[rank] >= self.max_restarts:
             raise RolloutWorkerError(
-                f"rollout worker {rank} died and its restart budget ({self.max_restarts}) is spent: {cause}"
-            ) from cause
+                f"{failed}; its restart budget ({self.max_restarts}) is spent, giving up"
+            ) from failed
         self.restarts[rank] += 1
-        log.warning(
-            "rollout worker %d died (%s); restarting (%d/%d)",
-            rank,
-            cause,
-            self.restarts[rank],
-            self.max_restarts,
-        )
-        ray.kill(self.workers[rank], no_restart=True)
+        log.warning("%s; restarting it and retrying (%d/%d)", failed, self.restarts[rank], self.max_restarts)
+        ray.kill(self.workers[rank], no_restart=True)  # a hung worker too: a new call would queue behind it
         self.workers[rank] = self._spawn(rank)
         self._wait_ready(rank)
         for ref, kwargs in self._pushes:
             ref_call = self.workers[rank].update_weights.remote(ref, **kwargs)
-            self._get(ref_call, rank, "refit", self.config.sync.timeout_s)
+            self._get_or_raise(ref_call, rank, "refit", self.config.sync.timeout_s)
 
     @property
     def _timeout(self) -> float:
@@ -152,21 +176,26 @@ class RolloutGroup:
     def _run(
         self, what: str, calls: dict[int, tuple[str, tuple, dict]], timeout: float | None = None
     ) -> dict[int, Any]:
-        """Submit one call per listed worker, then collect in rank order, replacing dead workers once."""
+        """Submit one call per listed worker, then collect in rank order.
+
+        A worker that dies or hangs past the deadline is replaced (and refitted) and its share is run once
+        more on the replacement; the shares of the other workers are kept, so no prompt is lost or counted
+        twice. A second failure of the same share raises ``RolloutWorkerError`` naming the worker.
+        """
         deadline = timeout or self._timeout
         refs = {rank: getattr(self.workers[rank], m).remote(*a, **kw) for rank, (m, a, kw) in calls.items()}
         results = {}
         for rank, ref in refs.items():
             try:
                 results[rank] = self._get(ref, rank, what, deadline)
-            except _WorkerDied as died:
-                self._restart(rank, died.cause)
+            except _WorkerFailed as failed:
+                self._restart(rank, failed)
                 method, args, kwargs = calls[rank]
                 ref = getattr(self.workers[rank], method).remote(*args, **kwargs)
                 try:
                     results[rank] = self._get(ref, rank, what, deadline)
-                except _WorkerDied as again:
-                    raise RolloutWorkerError(f"rollout worker {rank} died again during {what}") from again
+                except _WorkerFailed as again:
+                    raise RolloutWorkerError(f"{again}, again on a restarted worker; giving up") from again
         return results
 
     def generate(

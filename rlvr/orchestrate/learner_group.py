@@ -107,10 +107,12 @@ class LearnerGroup:
             left = deadline - time.monotonic()
             done, _ = ray.wait(list(pending), num_returns=1, timeout=max(left, 0.0))
             if not done:
-                stuck = ", ".join(str(r) for r in sorted(pending.values()))
+                stuck = sorted(pending.values())
+                ranks = f"rank{'s' if len(stuck) > 1 else ''} {', '.join(map(str, stuck))}"
+                key = "learner.collective_timeout_s; " if timeout is None else ""
                 raise LearnerError(
-                    f"learner rank {stuck} did not finish {method!r} within {limit:.0f} s "
-                    "(learner.collective_timeout_s; stuck in a collective or overloaded)"
+                    f"learner {ranks} did not finish {method!r} within {limit:.0f} s "
+                    f"({key}stuck in a collective or overloaded)"
                 )
             for ref in done:
                 rank = pending.pop(ref)
