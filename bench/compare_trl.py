@@ -497,11 +497,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         result: dict[str, Any] = {"path": str(model), "params": count_params(arch)}
         for fw in args.framework_list:
-            run = (
-                run_trl(args, name, model, prompts, out)
-                if fw == "trl"
-                else run_rlvr(args, name, model, arch, prompts, out)
-            )
+            try:
+                if fw == "trl":
+                    run = run_trl(args, name, model, prompts, out)
+                else:
+                    run = run_rlvr(args, name, model, arch, prompts, out)
+            except RuntimeError as e:  # the failed run's log holds the cause; one line here
+                print(f"bench/compare_trl.py: {e}", file=sys.stderr)
+                return 2
             run["summary"] = summarize(run)
             result[fw] = run
         if "trl" in result and "rlvr" in result:
