@@ -115,6 +115,26 @@ def rlvr_recipe(
     }
 
 
+def rlvr_steps(records: Iterable[Mapping[str, Any]], samples_per_step: int) -> list[dict[str, Any]]:
+    """Per-step time, generated tokens and phase times from rlvr's metrics.jsonl records.
+
+    A step record carries ``time/step_s`` and one ``time/<phase>_s`` per loop phase; records without a step
+    time (an evaluation logged on its own) are skipped. Tokens are the mean response length x samples.
+    """
+    steps = []
+    for rec in records:
+        if "time/step_s" not in rec:
+            continue
+        phases = {
+            k[len("time/") : -len("_s")]: float(v)
+            for k, v in rec.items()
+            if k.startswith("time/") and k.endswith("_s") and k != "time/step_s"
+        }
+        tokens = float(rec.get("response_length/mean", 0.0)) * samples_per_step
+        steps.append({"step_s": float(rec["time/step_s"]), "tokens": tokens, "phases": phases})
+    return steps
+
+
 def step_stats(values: Iterable[float], skip_first: int = 1) -> dict[str, float | int]:
     """Median, min, max and count of `values` after dropping the first `skip_first` (warm-up) steps.
 

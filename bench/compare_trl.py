@@ -49,6 +49,7 @@ from _common import (
     phase_stats,
     ratio,
     rlvr_recipe,
+    rlvr_steps,
     step_stats,
     wait_for_idle,
 )
@@ -256,17 +257,7 @@ def run_rlvr(args, name: str, model: Path, arch: dict[str, Any], prompts: Path, 
     records = [
         json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()
     ]
-    steps = []
-    for rec in records:
-        if "time/step_s" not in rec:
-            continue
-        phases = {
-            k[len("time/") : -len("_s")]: v
-            for k, v in rec.items()
-            if k.startswith("time/") and k != "time/step_s"
-        }
-        tokens = rec.get("response_length/mean", 0.0) * args.prompts * args.samples
-        steps.append({"step_s": rec["time/step_s"], "tokens": tokens, "phases": phases})
+    steps = rlvr_steps(records, args.prompts * args.samples)
     return {
         "idle": idle,
         "machine": mon.report(),
