@@ -11,7 +11,7 @@ import torch
 
 from rlvr.algo.api import compute_advantages
 from rlvr.algo.kl import kl_reward_penalty
-from rlvr.algo.registry import LOSS_MODIFIERS, OBJECTIVES
+from rlvr.algo.registry import ESTIMATORS, LOSS_MODIFIERS, OBJECTIVES, POLICY_LOSSES
 from rlvr.algo.shaping import dynamic_sampling_keep, overlong_penalty
 from rlvr.batch import StepSamples
 from rlvr.learner.rl_tensors import from_padded, to_padded
@@ -45,14 +45,20 @@ class AlgorithmStages:
             # Dr. GRPO's constant C is the generation budget; the padded width differs between micro-batches.
             self.spec["loss_scale_factor"] = recipe.rollout.max_response_tokens
         self.is_objective = loss["name"] in OBJECTIVES
-        modifiers = [m["name"] for m in self.spec.get("modifiers") or []]
         # What a method needs is registered with it (`@register_loss_modifier("erc", needs_old_entropy=True)`).
-        self.needs_old_entropy = any(LOSS_MODIFIERS.meta(m, "needs_old_entropy", False) for m in modifiers)
+        methods = [
+            (ESTIMATORS, estimator["name"]),
+            (OBJECTIVES if self.is_objective else POLICY_LOSSES, loss["name"]),
+            *((LOSS_MODIFIERS, m["name"]) for m in self.spec.get("modifiers") or []),
+        ]
+        self.needs_old_entropy = any(reg.meta(name, "needs_old_entropy", False) for reg, name in methods)
         kl = self.spec.get("kl_to_ref") or {}
-        self.needs_reference = bool(kl) and float(kl.get("coef", 0.0)) != 0.0
-        self.kl_in_loss = self.needs_reference and kl.get("as", "loss") == "loss"
+        kl_on = bool(kl) and float(kl.get("coef", 0.0)) != 0.0
+        self.kl_in_loss = kl_on and kl.get("as", "loss") == "loss"
         # as: reward -> -coef * KL per token, folded into the rewards before the advantage (`_kl_token_rewards`).
-        self.kl_in_reward = self.needs_reference and not self.kl_in_loss
+        self.kl_in_reward = kl_on and not self.kl_in_loss
+        # A method registered with needs_reference=True reads LossInputs.ref_logprobs without a KL term.
+        self.needs_reference = kl_on or any(reg.meta(name, "needs_reference", False) for reg, name in methods)
         self._kl = kl
         self.loss_spec = {k: v for k, v in self.spec.items() if k not in ("dynamic_sampling", "overlong")}
         overlong_cfg = self.spec.get("overlong") or {}
