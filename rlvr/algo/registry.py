@@ -1,12 +1,14 @@
 """The algorithm library's registries: estimators, policy losses, objectives, modifiers, KL, aggregations.
 
 Each is an `rlvr.registry.Registry` (stdlib only, so this module imports no torch). Built-ins register
-themselves with the decorators below; users do the same from a module listed under the recipe's `plugins:`,
-or name a function by import path (`"pkg.mod:fn"`) or file (`"file.py:fn"`). Registration carries what a
-method needs from the driver, which asks the registry instead of checking names:
+themselves with the decorators below; users do the same from a module or file listed under the recipe's
+`plugins:`, or name a function by import path (`"pkg.mod:fn"`). Registration carries what a method needs from
+the driver, which asks the registry instead of checking names (any estimator, loss or modifier):
 
-* `needs_old_entropy=True` (loss modifiers): the learners compute the behaviour policy's per-token entropy
-  before the update and pass it as `LossInputs.old_entropy` (ERC).
+* `needs_old_entropy=True`: the learners compute the behaviour policy's per-token entropy before the update
+  and pass it as `LossInputs.old_entropy` (ERC).
+* `needs_reference=True`: the learners keep the frozen reference model and pass `LossInputs.ref_logprobs`,
+  with or without a `kl_to_ref` term.
 """
 
 from __future__ import annotations

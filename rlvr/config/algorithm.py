@@ -40,7 +40,7 @@ class _Method(StrictModel):
 
 
 class _Plugin(StrictModel):
-    """A user-registered name, an import path or a file path, with free keyword arguments."""
+    """A user-registered name or an import path, with free keyword arguments."""
 
     name: str
     kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -48,10 +48,12 @@ class _Plugin(StrictModel):
     @field_validator("name")
     @classmethod
     def _spec(cls, value: str) -> str:
-        if spec_kind(value) is None:
-            raise ValueError(
-                f"{value!r} is not a registered name (lower_snake_case), 'pkg.module:fn' or 'path/to/file.py:fn'"
-            )
+        kind = spec_kind(value)
+        if kind == "file":
+            # The learners run in other processes and directories: a file reaches them through `plugins:`.
+            raise ValueError(f"{value!r}: list the file under plugins: and use the name it registers")
+        if kind is None:
+            raise ValueError(f"{value!r} is not a registered name (lower_snake_case) or 'pkg.module:fn'")
         return value
 
     def to_spec(self) -> dict[str, Any]:

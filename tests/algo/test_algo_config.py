@@ -167,8 +167,8 @@ def test_issue_other_spec_flags():
     )
     assert "algorithm.loss.name" in keys(issues({"cov": {"name": "kl_cov"}}), "warning")
     assert issues({"loss": {"name": "pg"}, "cov": {"name": "kl_cov"}}) == []
-    typo = issues({"estimator": {"name": "gpro"}})
-    assert any("did you mean grpo" in m for _, _, m in typo)
+    # Unknown names are the start-up checks' job, after the plugins are imported (tests/plugins).
+    assert issues({"estimator": {"name": "gpro"}}) == []
     assert "learner.updates_per_step" in keys(issues({}, updates=0), "error")
 
 

@@ -68,6 +68,11 @@ def test_a_missing_or_malformed_plugin_is_one_clear_error(tmp_path, capsys):
     assert "neither a module name" in capsys.readouterr().err
 
 
+def test_an_algorithm_file_path_is_refused_in_favour_of_plugins():
+    with pytest.raises(ValueError, match="list the file under plugins:"):
+        Recipe.model_validate({"algorithm": {"estimator": {"name": "my_plugin.py:mine"}}})
+
+
 def test_names_unknown_without_the_plugin_are_each_reported(tmp_path):
     names = {
         "algorithm": {"estimator": {"name": "zz_est"}, "modifiers": [{"name": "zz_mod"}]},
