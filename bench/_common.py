@@ -189,25 +189,26 @@ def wait_for_idle(
 
 
 def other_cpu(
-    before: Mapping[int, tuple[str, float]],
-    after: Mapping[int, tuple[str, float]],
+    before: Mapping[int, tuple[str, float, float]],
+    after: Mapping[int, tuple[str, float, float]],
     ours: set[int],
     top: int = 5,
 ) -> dict[str, Any]:
     """CPU seconds used between two snapshots by processes that are not ours.
 
     Args:
-        before, after: ``{pid: (name, cumulative cpu seconds)}``; a pid only in `after` started in between and
-            counts from zero.
+        before, after: ``{pid: (name, start time, cumulative cpu seconds)}``. A pid only in `after`, or one
+            whose start time changed (a reused pid), started in between and counts from zero. The name is only
+            reported: Ray retitles its workers per task, so a changed name is the same process.
         ours: pids of the benchmark and its children (excluded).
         top: how many of the busiest other processes to name.
     """
     used: dict[int, tuple[str, float]] = {}
-    for pid, (name, cpu) in after.items():
+    for pid, (name, started, cpu) in after.items():
         if pid in ours:
             continue
         prev = before.get(pid)
-        delta = cpu - (prev[1] if prev and prev[0] == name else 0.0)
+        delta = cpu - (prev[2] if prev and prev[1] == started else 0.0)
         if delta > 0:
             used[pid] = (name, delta)
     busiest = sorted(used.items(), key=lambda kv: -kv[1][1])[:top]

@@ -160,7 +160,7 @@ class Monitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _snapshot(self) -> tuple[dict[int, tuple[str, float]], set[int], float]:
+    def _snapshot(self) -> tuple[dict[int, tuple[str, float, float]], set[int], float]:
         me = self._psutil.Process()
         ours = {me.pid}
         rss = me.memory_info().rss
@@ -168,11 +168,11 @@ class Monitor:
             ours.add(child.pid)
             with contextlib.suppress(self._psutil.NoSuchProcess, self._psutil.AccessDenied):
                 rss += child.memory_info().rss
-        snap: dict[int, tuple[str, float]] = {}
-        for proc in self._psutil.process_iter(["name", "cpu_times"]):
-            times = proc.info.get("cpu_times")
-            if times is not None:
-                snap[proc.pid] = (proc.info.get("name") or "?", times.user + times.system)
+        snap: dict[int, tuple[str, float, float]] = {}
+        for proc in self._psutil.process_iter(["name", "create_time", "cpu_times"]):
+            times, started = proc.info.get("cpu_times"), proc.info.get("create_time")
+            if times is not None and started is not None:
+                snap[proc.pid] = (proc.info.get("name") or "?", started, times.user + times.system)
         return snap, ours, rss / 2**20
 
     def _loop(self) -> None:

@@ -136,9 +136,23 @@ def test_wait_for_idle_gives_up_at_the_max_wait_and_says_busy():
     assert t.sleeps == [5, 5, 2]  # the last sleep ends exactly at the max wait
 
 
-def test_other_cpu_excludes_ours_counts_new_processes_and_reused_pids_from_zero():
-    before = {1: ("bench", 10.0), 2: ("ray", 5.0), 3: ("pytest", 100.0), 4: ("old", 50.0)}
-    after = {1: ("bench", 30.0), 2: ("ray", 9.0), 3: ("pytest", 101.5), 4: ("new", 2.0), 5: ("make", 0.5)}
+def test_other_cpu_excludes_ours_counts_new_and_reused_pids_from_zero_and_follows_renamed_ones():
+    before = {
+        1: ("bench", 0.0, 10.0),
+        2: ("ray", 0.0, 5.0),
+        3: ("ray::Worker", 7.0, 100.0),
+        4: ("old", 1.0, 50.0),
+    }
+    after = {
+        1: ("bench", 0.0, 30.0),  # ours
+        2: ("ray", 0.0, 9.0),  # ours
+        3: ("ray::Worker.generate", 7.0, 101.5),  # same process, retitled by Ray: 1.5 s
+        4: ("new", 9.0, 2.0),  # pid reused by a process started in between: 2 s
+        5: ("make", 9.5, 0.5),  # new: 0.5 s
+    }
     got = common.other_cpu(before, after, ours={1, 2}, top=2)
     assert got["cpu_s"] == pytest.approx(1.5 + 2.0 + 0.5)
-    assert got["top"] == [{"pid": 4, "name": "new", "cpu_s": 2.0}, {"pid": 3, "name": "pytest", "cpu_s": 1.5}]
+    assert got["top"] == [
+        {"pid": 4, "name": "new", "cpu_s": 2.0},
+        {"pid": 3, "name": "ray::Worker.generate", "cpu_s": 1.5},
+    ]
