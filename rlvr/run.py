@@ -79,6 +79,7 @@ class Run:
         previous = _install_stop_handler(run)
         try:
             run.start(resume)
+            _install_stop_handler(run)  # ray.init installs its own SIGTERM handler (exit 15): take it back
             yield run
             if run.step > 0 and not run.checkpointed_at(run.step) and recipe.checkpoint.every_steps >= 0:
                 run.save_checkpoint()
@@ -213,7 +214,9 @@ class Run:
         """This step's samples: the prefetched batch in async mode, else generated now."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            return pending.result(timeout=self.recipe.rollout.call_timeout_s)
+            # No deadline of its own: every rollout call inside has one, and a retry on a restarted worker
+            # may take longer than one call's deadline.
+            return pending.result()
         return self.rollout_step(self.sampler.next_indices())
 
     def prefetch_next(self) -> None:
@@ -234,7 +237,7 @@ class Run:
         """The in-flight prefetched batch, finished and as plain data (saved in checkpoints)."""
         if self._pending is None:
             return None
-        samples = self._pending.result(timeout=self.recipe.rollout.call_timeout_s)
+        samples = self._pending.result()  # bounded by the rollout calls' own deadlines
         return dataclasses.asdict(samples)
 
     def restore_pending(self, state: dict[str, Any] | None) -> None:

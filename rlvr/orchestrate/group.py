@@ -10,6 +10,7 @@ worker that fails more often than ``max_restarts``, raises ``RolloutWorkerError`
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -115,6 +116,9 @@ class RolloutGroup:
         self._actor_cls = ray.remote(RolloutWorker)
         # Pushes since the last full one, replayed in order into a replacement worker.
         self._pushes: list[tuple[Any, dict[str, Any]]] = []
+        # Held while a worker is replaced and while a push is recorded: with async prefetch, generation (a
+        # background thread) and weight pushes (the loop) fail over the same worker at the same time.
+        self._replacing = threading.RLock()
         t0 = time.perf_counter()
         self.workers = [self._spawn(rank) for rank in range(self.num_workers)]
         self.ready_info = [self._wait_ready(rank) for rank in range(self.num_workers)]
@@ -165,7 +169,7 @@ class RolloutGroup:
         ray.kill(self.workers[rank], no_restart=True)  # a hung worker too: a new call would queue behind it
         self.workers[rank] = self._spawn(rank)
         self._wait_ready(rank)
-        for ref, kwargs in self._pushes:
+        for ref, kwargs in list(self._pushes):
             ref_call = self.workers[rank].update_weights.remote(ref, **kwargs)
             self._get_or_raise(ref_call, rank, "refit", self.config.sync.timeout_s)
 
@@ -183,13 +187,18 @@ class RolloutGroup:
         twice. A second failure of the same share raises ``RolloutWorkerError`` naming the worker.
         """
         deadline = timeout or self._timeout
-        refs = {rank: getattr(self.workers[rank], m).remote(*a, **kw) for rank, (m, a, kw) in calls.items()}
+        handles = {rank: self.workers[rank] for rank in calls}
+        refs = {rank: getattr(handles[rank], m).remote(*a, **kw) for rank, (m, a, kw) in calls.items()}
         results = {}
         for rank, ref in refs.items():
             try:
                 results[rank] = self._get(ref, rank, what, deadline)
             except _WorkerFailed as failed:
-                self._restart(rank, failed)
+                with self._replacing:
+                    if self.workers[rank] is handles[rank]:
+                        self._restart(rank, failed)
+                    else:  # another thread's call replaced it (and refitted it): not a second failure
+                        log.info("rollout worker %d was replaced during %s; resending the call", rank, what)
                 method, args, kwargs = calls[rank]
                 ref = getattr(self.workers[rank], method).remote(*args, **kwargs)
                 try:
@@ -253,7 +262,6 @@ class RolloutGroup:
         *,
         full: bool = True,
         max_chunk_bytes: int | None = None,
-        corrupt_worker: int | None = None,
     ) -> list[dict[str, Any]]:
         """Push weights to every worker.
 
@@ -262,20 +270,17 @@ class RolloutGroup:
                 once here, then read zero-copy by every worker on this node).
             full: True when ``weights`` is the whole model; partial pushes are kept for refitting restarts.
             max_chunk_bytes: Reload chunk bound (see ``RolloutEngine.update_weights``).
-            corrupt_worker: Test hook: this worker adds noise to one tensor before loading.
 
         Returns:
             Per-worker update stats, in rank order.
         """
         ref = weights if isinstance(weights, ray.ObjectRef) else ray.put(list(weights))
         kwargs = {"max_chunk_bytes": max_chunk_bytes}
-        if full:
-            self._pushes.clear()
-        self._pushes.append((ref, kwargs))
-        calls = {
-            rank: ("update_weights", (ref,), {**kwargs, "corrupt": rank == corrupt_worker})
-            for rank in range(self.num_workers)
-        }
+        with self._replacing:
+            if full:
+                self._pushes.clear()
+            self._pushes.append((ref, kwargs))
+        calls = {rank: ("update_weights", (ref,), kwargs) for rank in range(self.num_workers)}
         results = self._run("weight update", calls, timeout=self.config.sync.timeout_s)
         return [results[rank] for rank in range(self.num_workers)]
 

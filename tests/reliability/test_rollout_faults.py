@@ -86,3 +86,18 @@ def test_rollout_call_that_hangs_again_after_the_retry_stops_the_run(train_proce
     assert checkpoint_dirs(run.run_dir) == ["step_000001"]
     assert [m["step"] for m in run.metrics()] == [1]
     assert not run.leftovers()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_hung_prefetch_is_retried_in_one_step_off_mode(train_process):
+    """The next step's batch, generated in the background, waits for the retry instead of its own deadline."""
+    run = train_process("run", f"rollout.call_timeout_s={CALL_TIMEOUT_S}", "train.async_mode=one_step_off")
+    run.wait_step_line(1)
+    hung = run.wait_for("a prefetch", lambda: run.actor(GENERATING))
+    os.kill(hung, signal.SIGSTOP)
+    assert run.finish() == 0, run.console[-3000:]
+    assert "rollout worker 0 did not finish generate within" in run.console, run.console[-3000:]
+    assert "Traceback" not in run.console
+    assert_every_step_complete(run.metrics())
+    assert not run.leftovers()
