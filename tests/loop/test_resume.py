@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,16 +57,36 @@ def recipe_for(directory: Path, model: Path, async_mode: str = "off") -> Path:
     return path
 
 
-def train(recipe: Path, *args: str, env: dict | None = None) -> None:
+def train(recipe: Path, *args: str) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "rlvr.cli", "train", str(recipe), *args],
         capture_output=True,
         text=True,
         timeout=900,
-        env={**os.environ, **(env or {})},
         cwd=recipe.parent,
     )
     assert out.returncode == 0, out.stderr[-4000:]
+
+
+def train_until_sigterm(recipe: Path, after_step: int) -> int:
+    """`rlvr train`, sent a real SIGTERM once metrics.jsonl shows step `after_step` done; returns the step the
+    run stopped at (it finishes the step in progress and checkpoints it)."""
+    metrics = recipe.parent / "run" / "metrics.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rlvr.cli", "train", str(recipe)],
+        cwd=recipe.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 900
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= after_step):
+        assert proc.poll() is None and time.time() < deadline, f"the run never finished step {after_step}"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-4000:]
+    return len(metrics.read_text().splitlines())
 
 
 def stable_metrics(run_dir: Path) -> list[dict]:
@@ -81,9 +103,10 @@ def test_resume_equals_uninterrupted_run(tmp_path, random_model, async_mode):
     train(straight)
 
     resumed = recipe_for(tmp_path / "resumed", random_model, async_mode)
-    train(resumed, env={"RLVR_STOP_AFTER_STEP": "2"})
+    stopped_at = train_until_sigterm(resumed, after_step=2)
+    assert stopped_at < 4, "SIGTERM must stop the run before its last step for this test to mean anything"
     ckpt = tmp_path / "resumed" / "run" / "checkpoints"
-    assert (ckpt / "latest").read_text().strip() == "step_000002"
+    assert (ckpt / "latest").read_text().strip() == f"step_{stopped_at:06d}"
     train(resumed, "--resume", "auto")
 
     a, b = stable_metrics(tmp_path / "straight" / "run"), stable_metrics(tmp_path / "resumed" / "run")
@@ -97,15 +120,13 @@ def test_resume_equals_uninterrupted_run(tmp_path, random_model, async_mode):
 
 
 def test_sigkill_during_checkpoint_write_resumes_from_previous(tmp_path, random_model):
-    import signal
-    import time
-
+    """The run gets a checkpoint manager (passed in by `train_injected.py`) that stalls after writing step 2."""
     recipe = recipe_for(tmp_path / "crash", random_model)
     ckpt = tmp_path / "crash" / "run" / "checkpoints"
+    injected = Path(__file__).with_name("train_injected.py")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rlvr.cli", "train", str(recipe)],
+        [sys.executable, str(injected), str(recipe), "--pause-checkpoint-at", "2"],
         cwd=recipe.parent,
-        env={**os.environ, "RLVR_TEST_CHECKPOINT_PAUSE": "2:600"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
