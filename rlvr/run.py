@@ -214,7 +214,9 @@ class Run:
         """This step's samples: the prefetched batch in async mode, else generated now."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            return pending.result(timeout=self.recipe.rollout.call_timeout_s)
+            # No deadline of its own: every rollout call inside has one, and a retry on a restarted worker
+            # may take longer than one call's deadline.
+            return pending.result()
         return self.rollout_step(self.sampler.next_indices())
 
     def prefetch_next(self) -> None:
@@ -235,7 +237,7 @@ class Run:
         """The in-flight prefetched batch, finished and as plain data (saved in checkpoints)."""
         if self._pending is None:
             return None
-        samples = self._pending.result(timeout=self.recipe.rollout.call_timeout_s)
+        samples = self._pending.result()  # bounded by the rollout calls' own deadlines
         return dataclasses.asdict(samples)
 
     def restore_pending(self, state: dict[str, Any] | None) -> None:
