@@ -14,15 +14,14 @@ from rlvr.config.rollout import RolloutConfig
 from rlvr.registry import import_plugins
 from rlvr.rollout.engine import Completion, RolloutEngine, layer_of
 
-# Scale of the noise the test hook adds; far above any sync tolerance, far below anything that makes NaNs.
+# Scale of the noise `corrupt_one_tensor` adds; far above any sync tolerance, far below anything that makes NaNs.
 _CORRUPTION_SCALE = 0.05
 
 
 def corrupt_one_tensor(named_tensors: list[tuple[str, Any]]) -> tuple[list[tuple[str, Any]], str]:
     """Return a copy of ``named_tensors`` with noise added to one decoder-layer matrix (sync fault injection).
 
-    Used only by tests and by ``ObjectStoreTransport(corrupt_worker=...)`` to prove ``verify_sync`` catches
-    a bad push.
+    Used by tests, which push the result into one worker, to prove ``verify_sync`` catches a bad push.
     """
     import torch
 
@@ -85,23 +84,18 @@ class RolloutWorker:
         named_tensors: Iterable[tuple[str, Any]],
         *,
         max_chunk_bytes: int | None = None,
-        corrupt: bool = False,
     ) -> dict[str, Any]:
         """Load pushed weights. Ray resolves an ObjectRef argument before this runs (zero-copy on one node).
 
         Args:
             named_tensors: (hf_name, tensor) pairs.
             max_chunk_bytes: Passed to ``RolloutEngine.update_weights``.
-            corrupt: Test hook: add noise to one tensor first, so the sync probe must fail on this worker.
 
         Returns:
-            The engine's ``UpdateStats`` as a dict, plus ``rank``, ``pid`` and the corrupted tensor name.
+            The engine's ``UpdateStats`` as a dict, plus ``rank`` and ``pid``.
         """
-        corrupted = None
-        if corrupt:
-            named_tensors, corrupted = corrupt_one_tensor(list(named_tensors))
         stats = self.engine.update_weights(named_tensors, max_chunk_bytes=max_chunk_bytes)
-        return {**stats.__dict__, "rank": self.rank, "pid": os.getpid(), "corrupted": corrupted}
+        return {**stats.__dict__, "rank": self.rank, "pid": os.getpid()}
 
     def collective_rpc(self, method: str, kwargs: dict[str, Any] | None = None) -> list[Any]:
         """Call a vLLM worker method on every engine worker (vLLM's weight-transfer handshake uses it)."""

@@ -90,22 +90,17 @@ class ObjectStoreTransport(WeightTransport):
 
     Args:
         max_chunk_bytes: Bound on one reload call inside the engine (None: whole model at once).
-        corrupt_worker: Fault injection for tests: this worker rank adds noise to one tensor before loading.
-            None (the default) in runs.
     """
 
-    def __init__(self, max_chunk_bytes: int | None = None, corrupt_worker: int | None = None) -> None:
+    def __init__(self, max_chunk_bytes: int | None = None) -> None:
         self.max_chunk_bytes = max_chunk_bytes
-        self.corrupt_worker = corrupt_worker
 
     def push(self, group: RolloutGroup, weights: Any, *, full: bool = True) -> SyncStats:
         """Push an ObjectRef from ``publish_weights`` (or a list of (name, tensor), published here)."""
         t0 = time.perf_counter()
         ref = weights if isinstance(weights, ray.ObjectRef) else publish_weights(weights)
         put_seconds = time.perf_counter() - t0 if ref is not weights else 0.0
-        per_worker = group.update_weights(
-            ref, full=full, max_chunk_bytes=self.max_chunk_bytes, corrupt_worker=self.corrupt_worker
-        )
+        per_worker = group.update_weights(ref, full=full, max_chunk_bytes=self.max_chunk_bytes)
         return SyncStats(
             transport=self.name,
             seconds=time.perf_counter() - t0,

@@ -24,7 +24,7 @@ from typing import Any
 import ray
 
 from rlvr.checkpoint.manager import CheckpointManager
-from rlvr.orchestrate.rollout_worker import corrupt_one_tensor
+from rlvr.orchestrate.rollout_worker import corrupt_one_tensor, layer_of
 from rlvr.orchestrate.weight_sync import ObjectStoreTransport
 
 
@@ -41,7 +41,8 @@ class PerturbingTransport(ObjectStoreTransport):
         if self.pushes >= self.from_push:
             named = ray.get(weights) if isinstance(weights, ray.ObjectRef) else list(weights)
             noisy, name = corrupt_one_tensor(list(named))
-            ray.get(group.workers[self.rank].update_weights.remote([t for t in noisy if t[0] == name]))
+            layer = [t for t in noisy if layer_of(t[0]) == layer_of(name)]  # fused q/k/v must reload together
+            ray.get(group.workers[self.rank].update_weights.remote(layer))
         return stats
 
 

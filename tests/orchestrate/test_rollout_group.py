@@ -72,6 +72,30 @@ def test_sync_then_verify_passes_and_stale_engine_is_caught(
     assert stats.num_bytes == sum(t.numel() * t.element_size() for t in learner.state_dict().values())
 
 
+def push_corrupted(group, weights, rank: int):
+    """A clean push, then a noisy copy of one decoder matrix into worker `rank` only (its own update call)."""
+    import ray
+
+    from rlvr.orchestrate import ObjectStoreTransport
+    from rlvr.orchestrate.rollout_worker import corrupt_one_tensor, layer_of
+
+    stats = ObjectStoreTransport().push(group, weights)
+    noisy, name = corrupt_one_tensor(list(weights))
+    layer = [t for t in noisy if layer_of(t[0]) == layer_of(name)]  # fused q/k/v must reload together
+    ray.get(group.workers[rank].update_weights.remote(layer))
+    return stats
+
+
+class CorruptingTransport:
+    """A transport whose pushes leave worker `rank` with corrupted weights (fault injection)."""
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+
+    def push(self, group, weights, *, full: bool = True):
+        return push_corrupted(group, weights, self.rank)
+
+
 def test_corrupted_sync_is_caught_and_names_the_worker(rollout_group, learner, probe, hf_logprobs) -> None:
     from rlvr.orchestrate import ObjectStoreTransport, WeightSyncError, verify_sync
 
@@ -79,7 +103,7 @@ def test_corrupted_sync_is_caught_and_names_the_worker(rollout_group, learner, p
     _perturb(learner, seed=2)
     learner_lp = [hf_logprobs(learner, p, r) for p, r in zip(prompts, responses)]
     weights = list(learner.state_dict().items())
-    ObjectStoreTransport(corrupt_worker=1).push(rollout_group, weights)
+    push_corrupted(rollout_group, weights, rank=1)
     with pytest.raises(WeightSyncError, match=r"rollout worker 1: max \|Δlogprob\|") as err:
         verify_sync(rollout_group, prompts, responses, learner_lp, TOL)
     print(err.value)
@@ -109,7 +133,7 @@ def test_sync_weights_pushes_and_verifies_from_config(rollout_group, learner, pr
     with pytest.raises(WeightSyncError, match="worker 0"):
         sync_weights(
             rollout_group,
-            ObjectStoreTransport(corrupt_worker=0),
+            CorruptingTransport(rank=0),
             weights,
             SyncConfig(tolerance=TOL),
             probe_prompt_ids=prompts,

@@ -26,8 +26,3 @@ def test_transport_chosen_by_device_and_name() -> None:
         make_transport("tpu")
     with pytest.raises(KeyError, match="object_store"):
         get_transport("carrier_pigeon")
-
-
-def test_corruption_is_off_unless_the_caller_asks() -> None:
-    assert ObjectStoreTransport().corrupt_worker is None
-    assert ObjectStoreTransport(corrupt_worker=0).corrupt_worker == 0
