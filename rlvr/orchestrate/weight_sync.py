@@ -20,6 +20,7 @@ import ray
 
 from rlvr.config.rollout import SyncConfig
 from rlvr.orchestrate.group import RolloutGroup
+from rlvr.registry import Registry
 
 
 class WeightSyncError(RuntimeError):
@@ -51,7 +52,7 @@ class SyncStats:
     verify_seconds: float = 0.0
 
 
-_TRANSPORTS: dict[str, type[WeightTransport]] = {}
+TRANSPORTS = Registry("weight transport")
 
 
 def register_transport(name: str) -> Callable[[type[WeightTransport]], type[WeightTransport]]:
@@ -59,8 +60,7 @@ def register_transport(name: str) -> Callable[[type[WeightTransport]], type[Weig
 
     def wrap(cls: type[WeightTransport]) -> type[WeightTransport]:
         cls.name = name
-        _TRANSPORTS[name] = cls
-        return cls
+        return TRANSPORTS.register(name)(cls)
 
     return wrap
 
@@ -186,15 +186,13 @@ def make_transport(device: str, **kwargs: Any) -> WeightTransport:
     """The default transport for ``device``: object store on CPU, NCCL on CUDA."""
     name = {"cpu": "object_store", "cuda": "nccl"}.get(device)
     if name is None:
-        raise ValueError(f"no weight transport for device {device!r}; registered: {sorted(_TRANSPORTS)}")
-    return _TRANSPORTS[name](**kwargs)
+        raise ValueError(f"no weight transport for device {device!r}; registered: {TRANSPORTS.names()}")
+    return TRANSPORTS.get(name)(**kwargs)
 
 
 def get_transport(name: str, **kwargs: Any) -> WeightTransport:
     """Build a registered transport by name."""
-    if name not in _TRANSPORTS:
-        raise KeyError(f"unknown weight transport {name!r}; registered: {sorted(_TRANSPORTS)}")
-    return _TRANSPORTS[name](**kwargs)
+    return TRANSPORTS.get(name)(**kwargs)
 
 
 def verify_sync(
