@@ -153,12 +153,23 @@ def _build_in_subprocess(tmp: Path, *, zero_stage: int) -> dict[str, Any]:
     The build starts a DeepSpeed learner and then an in-process vLLM engine; both keep process-wide
     ``torch.distributed`` state. In a caller that has its own (a test session, a driver about to start
     engines), mixing them failed with "process group not initialized/registered" errors, so the build
-    never runs in the caller's process. Its output goes to the caller's stdout/stderr.
+    never runs in the caller's process. Its progress lines (``[sft] ...``, ``[tiny] ...``) reach the caller's
+    stdout; everything else it prints (DeepSpeed and vLLM start-up chatter) goes to ``build.log`` beside the
+    build folder, whose tail is shown if the build fails.
     """
     cmd = [sys.executable, "-m", "rlvr.tiny.build", "--into", str(tmp), "--zero-stage", str(zero_stage)]
-    proc = subprocess.run(cmd, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"tiny build failed (exit {proc.returncode}): {' '.join(cmd)}")
+    log_path = tmp.parent / f"{tmp.name.split('.tmp-')[0].lstrip('.')}.build.log"
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log_file.write(line)
+            if line.startswith(("[sft]", "[tiny]")):
+                print(line, end="", flush=True)
+        returncode = proc.wait()
+    if returncode != 0:
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-20:])
+        raise RuntimeError(f"tiny build failed (exit {returncode}); its output is in {log_path}:\n{tail}")
     return json.loads((tmp / REPORT).read_text())
 
 
