@@ -47,7 +47,11 @@ def test_killed_driver_leaves_no_process_of_the_run(tmp_path, sig):
         "checkpoint.every_steps=0",
         f"logging.run_dir={tmp_path / 'run'}",
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # The test reads the step lines from the console: keep them even where CI silences them (RLVR_PROGRESS=0).
+    env = {**os.environ, "RLVR_PROGRESS": "1"}
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
     seen = []
     try:
         deadline = time.monotonic() + STARTUP_S

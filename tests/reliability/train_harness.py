@@ -53,8 +53,10 @@ class TrainProcess:
         self.run_dir = run_dir
         cmd = [sys.executable, "-m", "rlvr.cli", "train", "recipes/quickstart.yaml", *SMALL_RUN]
         cmd += [f"logging.run_dir={run_dir}", *overrides] + (["--resume", "auto"] if resume else [])
+        # The tests read the console: keep its step and progress lines even where CI silences them.
+        env = {**os.environ, "RLVR_PROGRESS": "1"}
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
         self.lines: list[str] = []
         self.seen: dict[int, int] = {}  # every process of the run ever seen: pid -> start time
