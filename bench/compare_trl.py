@@ -103,7 +103,7 @@ def build_model(name: str) -> tuple[Path, dict[str, Any]]:
 def _build_random(name: str) -> Path:
     import hashlib
 
-    from rlvr.tiny.build import cache_root
+    from rlvr.models.cache import cache_root
     from rlvr.tiny.model import init_random_model
 
     arch = RANDOM_ARCHS[name]

@@ -22,7 +22,8 @@ def _tiny_build() -> Path:
 
 
 def _tiny_ready() -> Path | None:
-    from rlvr.tiny.build import cache_root, is_complete, version_hash
+    from rlvr.models.cache import cache_root
+    from rlvr.tiny.build import is_complete, version_hash
 
     target = cache_root() / f"tiny-{version_hash()}"
     return target if is_complete(target) else None

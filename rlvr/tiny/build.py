@@ -15,7 +15,6 @@ CLI (wired by the lead): ``rlvr tiny build [--out DIR] [--force]``.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import json
 import os
@@ -24,7 +23,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ from rlvr.data.synthetic import (
     make_splits,
     write_jsonl,
 )
+from rlvr.models.cache import build_lock, cache_root
 from rlvr.progress import duration
 from rlvr.tiny.sft import SftSettings
 
@@ -79,11 +78,6 @@ def version_hash() -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def cache_root() -> Path:
-    """``$RLVR_CACHE`` or ``~/.cache/rlvr``."""
-    return Path(os.environ.get("RLVR_CACHE") or "~/.cache/rlvr").expanduser()
-
-
 def is_complete(path: Path) -> bool:
     """True if ``path`` holds a finished build of the current version."""
     report = path / REPORT
@@ -93,17 +87,6 @@ def is_complete(path: Path) -> bool:
         return json.loads(report.read_text()).get("version") == version_hash()
     except (OSError, ValueError):
         return False
-
-
-@contextmanager
-def _lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def build_tiny(
@@ -126,7 +109,7 @@ def build_tiny(
     """
     target = Path(out_dir).expanduser() if out_dir else cache_root() / f"tiny-{version_hash()}"
     # Concurrent callers (two test sessions) wait for one build instead of racing.
-    with _lock(target.parent / f".{target.name}.lock"):
+    with build_lock(target):
         if is_complete(target) and not force:
             return target
         # Holding the lock, any temp folder of this target is a killed build's leftover.

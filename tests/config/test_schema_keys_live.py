@@ -19,8 +19,6 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
-import types
-import typing
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from pydantic import BaseModel
 
 from rlvr.config import Recipe
 from rlvr.config.algorithm import AlgorithmConfig
+from rlvr.config.loader import _models_in
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [p for d in ("rlvr", "rewards") for p in sorted((ROOT / d).rglob("*.py"))]
@@ -35,17 +34,6 @@ SOURCES = [p for p in SOURCES if (ROOT / "rlvr" / "config") not in p.parents]
 
 # Dotted key -> why it counts as read although the scan cannot see it.
 ALLOWED: dict[str, str] = {}
-
-
-def _models(annotation) -> list[type[BaseModel]]:
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _models(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType, list, tuple, dict):
-        return [m for a in typing.get_args(annotation) for m in _models(a)]
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return []
 
 
 def schema_leaves() -> tuple[list[tuple[str, type, str, bool]], dict[str, set[type]]]:
@@ -56,7 +44,7 @@ def schema_leaves() -> tuple[list[tuple[str, type, str, bool]], dict[str, set[ty
     def walk(model: type[BaseModel], prefix: str, as_dict: bool, seen: tuple) -> None:
         for attr, field in model.model_fields.items():
             key = field.alias or attr
-            subs = [m for m in _models(field.annotation) if m not in seen]
+            subs = [m for m in _models_in(field.annotation) if m not in seen]
             if subs:
                 holders[attr].update(subs)
                 for sub in subs:
