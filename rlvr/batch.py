@@ -43,6 +43,12 @@ class StepSamples:
             out[name] = [value[i] for i in keep] if len(value) == len(self) else list(value)
         return StepSamples(**out)
 
+    def concat(self, other: StepSamples) -> StepSamples:
+        """These samples followed by `other`'s (e.g. a dynamic-sampling top-up round)."""
+        return StepSamples(
+            **{name: list(v) + list(getattr(other, name)) for name, v in self.__dict__.items()}
+        )
+
 
 def group_slices(group_ids: list[int]) -> list[list[int]]:
     """Indices of each group in first-seen order (samples of a group need not be contiguous)."""

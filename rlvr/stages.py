@@ -1,10 +1,10 @@
-"""Driver-side algorithm stages between reward and update: overlong shaping (A), dynamic sampling (B),
+"""Driver-side algorithm stages between reward and update: overlong shaping (A), the dynamic-sampling
+decisions (B: which groups to keep, whether to generate more, what to train on; the loop runs the rounds),
 advantages (C), and the loss spec the learners apply (D/E). Thin adapters from `StepSamples` to `rlvr.algo`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -65,7 +65,7 @@ class AlgorithmStages:
         self.overlong = self._overlong if overlong_cfg.get("enabled") else None
         self._overlong_cfg = overlong_cfg
         ds = self.spec.get("dynamic_sampling") or {}
-        self.group_filter = self._dynamic_sampling if ds.get("enabled") else None
+        self.dynamic_sampling = bool(ds.get("enabled"))
         self._ds = ds
         self.metrics: dict[str, float] = {}
 
@@ -80,7 +80,8 @@ class AlgorithmStages:
         self.metrics["reward/overlong_penalty_mean"] = float(penalty.mean()) if len(lengths) else 0.0
         return [r + float(p) for r, p in zip(rewards, penalty.tolist())]
 
-    def _keep(self, samples: StepSamples) -> list[int]:
+    def keep(self, samples: StepSamples) -> list[int]:
+        """Indices of the samples whose group carries signal (DAPO: not all-correct, not all-wrong)."""
         correct = torch.tensor(samples.correct, dtype=torch.bool)
         keep = dynamic_sampling_keep(
             correct.float(),
@@ -90,38 +91,28 @@ class AlgorithmStages:
         )
         return [i for i, k in enumerate(keep.tolist()) if k]
 
-    def _dynamic_sampling(
-        self, samples: StepSamples, more: Callable[[int], StepSamples], ranks: int
-    ) -> tuple[StepSamples, StepSamples]:
-        """DAPO: drop groups without signal; generate more prompts until the step is full (or give up).
+    def wants_more(self, kept: StepSamples, rounds: int) -> bool:
+        """Whether to generate another round: the step is not full and `max_gen_batches` allows it.
 
-        Args:
-            samples: The step's first round, rewarded.
-            more: ``more(gen_round)`` generates and rewards one more round of fresh prompts (the loop's phases).
-            ranks: Learner ranks; every rank must get whole groups.
-
-        Returns every sample generated this step (all rounds, for the metrics) and the samples to train on.
+        Raises:
+            DynamicSamplingError: The last allowed round is done and no group at all was kept.
         """
-        want = self.prompts_per_step
-        generated = samples
-        kept = samples.select(self._keep(samples))
-        rounds = 1
+        if len(set(kept.group_ids)) >= self.prompts_per_step:
+            return False
         max_rounds = int(self._ds.get("max_gen_batches", 0) or 0)
-        while len(set(kept.group_ids)) < want:
-            if max_rounds and rounds >= max_rounds:
-                if not kept.group_ids:
-                    raise DynamicSamplingError(
-                        f"dynamic sampling kept no group in {rounds} generation rounds "
-                        "(every group was all-correct or all-wrong); raise max_gen_batches or disable it"
-                    )
-                break
-            extra = more(rounds)
-            generated = _concat(generated, extra)
-            extra = extra.select(self._keep(extra))
-            kept = _concat(kept, extra)
-            rounds += 1
-        groups_kept = list(dict.fromkeys(kept.group_ids))[:want]
-        # Whole groups, and a group count the mini-batches and ranks can split evenly.
+        if max_rounds and rounds >= max_rounds:
+            if not kept.group_ids:
+                raise DynamicSamplingError(
+                    f"dynamic sampling kept no group in {rounds} generation rounds "
+                    "(every group was all-correct or all-wrong); raise max_gen_batches or disable it"
+                )
+            return False
+        return True
+
+    def trim(self, kept: StepSamples, rounds: int, ranks: int) -> StepSamples:
+        """The kept samples to train on: at most `prompts_per_step` whole groups, in a count the mini-batches
+        and the `ranks` learner ranks can split evenly."""
+        groups_kept = list(dict.fromkeys(kept.group_ids))[: self.prompts_per_step]
         usable = usable_groups(len(groups_kept), self.updates_per_step, ranks)
         if usable == 0:
             raise DynamicSamplingError(
@@ -131,7 +122,7 @@ class AlgorithmStages:
         allowed = set(groups_kept[:usable])
         self.metrics["filter/generation_rounds"] = float(rounds)
         self.metrics["filter/kept_groups"] = float(len(allowed))
-        return generated, kept.select([i for i, g in enumerate(kept.group_ids) if g in allowed])
+        return kept.select([i for i, g in enumerate(kept.group_ids) if g in allowed])
 
     def advantages(self, samples: StepSamples) -> list[list[float]]:
         lengths = samples.lengths
@@ -168,14 +159,6 @@ class AlgorithmStages:
         )
         self.metrics["kl/reward_penalty_mean"] = float(penalty.sum(-1).mean()) if len(mask) else 0.0
         return penalty
-
-
-def _concat(a: StepSamples, b: StepSamples) -> StepSamples:
-    fields = {}
-    for name, value in a.__dict__.items():
-        other = getattr(b, name)
-        fields[name] = list(value) + list(other)
-    return StepSamples(**fields)
 
 
 def usable_groups(n: int, updates: int, ranks: int) -> int:

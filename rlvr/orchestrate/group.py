@@ -178,9 +178,13 @@ class RolloutGroup:
         return self.config.call_timeout_s
 
     def _run(
-        self, what: str, calls: dict[int, tuple[str, tuple, dict]], timeout: float | None = None
+        self,
+        what: str,
+        calls: dict[int, tuple[str, tuple, dict]],
+        timeout: float | None = None,
+        submitted: threading.Event | None = None,
     ) -> dict[int, Any]:
-        """Submit one call per listed worker, then collect in rank order.
+        """Submit one call per listed worker (then set `submitted`), then collect in rank order.
 
         A worker that dies or hangs past the deadline is replaced (and refitted) and its share is run once
         more on the replacement; the shares of the other workers are kept, so no prompt is lost or counted
@@ -189,6 +193,8 @@ class RolloutGroup:
         deadline = timeout or self._timeout
         handles = {rank: self.workers[rank] for rank in calls}
         refs = {rank: getattr(handles[rank], m).remote(*a, **kw) for rank, (m, a, kw) in calls.items()}
+        if submitted is not None:
+            submitted.set()  # every worker has the call queued: later calls (a weight push) run after it
         results = {}
         for rank, ref in refs.items():
             try:
@@ -217,11 +223,13 @@ class RolloutGroup:
         top_p: float = 1.0,
         top_k: int = 0,
         seed: int | None = None,
+        submitted: threading.Event | None = None,
     ) -> list[list[Completion]]:
         """``RolloutEngine.generate`` over the group; output order = prompt order.
 
         With a seed, prompt ``i`` gets seed ``seed + i * n`` wherever it runs, so results do not depend on
-        the number of workers.
+        the number of workers. ``submitted`` is set once every worker has the call queued (actors run calls
+        in order, so a weight push sent after that runs after this generation).
         """
         calls = {}
         for rank, (start, end) in enumerate(split_evenly(len(prompt_token_ids), self.num_workers)):
@@ -235,7 +243,7 @@ class RolloutGroup:
                     "seed": None if seed is None else seed + start * n,
                 }
                 calls[rank] = ("generate", (prompt_token_ids[start:end],), kwargs)
-        results = self._run("generate", calls)
+        results = self._run("generate", calls, submitted=submitted)
         return [group for rank in sorted(results) for group in results[rank]]
 
     def score(self, prompt_ids: list[list[int]], response_ids: list[list[int]]) -> list[list[float]]:

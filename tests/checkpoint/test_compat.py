@@ -173,14 +173,14 @@ def test_rules_are_data_with_reasons():
 
 
 def test_run_refuses_breaking_and_warns_about_unclassified_changes(tmp_path, caplog):
-    from rlvr.run import Run, RunError
+    from rlvr.parts import RunError, check_resume_compatible
 
     recipe = Recipe.model_validate({**RECIPE, "rollout": {**RECIPE["rollout"], "temperature": 0.5}})
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(RECIPE))
-    with caplog.at_level(logging.INFO, logger="rlvr.run"):
-        Run(recipe)._check_resume_compatible(tmp_path)
+    with caplog.at_level(logging.INFO, logger="rlvr.parts"):
+        check_resume_compatible(tmp_path, recipe)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "rollout.temperature: 1.0 -> 0.5" in warnings[0]
 
     with pytest.raises(RunError, match=r"seed: 0 -> 5"):
-        Run(recipe.model_copy(update={"seed": 5}))._check_resume_compatible(tmp_path)
+        check_resume_compatible(tmp_path, recipe.model_copy(update={"seed": 5}))

@@ -1,6 +1,6 @@
 """Guard: one optimizer step's gradient does not depend on how a mini-batch is laid out.
 
-The mini-batch goes through the real path from step samples to loss calls: `Run.update_learners` (shards of
+The mini-batch goes through the real path from step samples to loss calls: the loop's update phase (`rlvr.loop.update`) (shards of
 whole groups, micro-batch plans, global counts in each rank's payload), then per micro-batch the learner's
 `micro_batch` / `micro_batch_loss` (padding, loss inputs, normalisers = global count / world size). Only the
 DeepSpeed engine is replaced: a small float64 embedding + linear model gives the sequence-aligned log-probs
@@ -32,10 +32,10 @@ import types
 import pytest
 import torch
 
+from rlvr import loop
 from rlvr.algo import compute_advantages
 from rlvr.batch import StepSamples
 from rlvr.learner.rank import call_metrics, micro_batch, micro_batch_loss
-from rlvr.run import Run
 
 VOCAB, HIDDEN, GROUP = 23, 8, 4
 PAD = 0
@@ -182,20 +182,17 @@ class GradLearners:
 def step_gradient(
     model: TinyLM, samples: StepSamples, spec: dict, *, world: int, budget: int
 ) -> GradLearners:
-    """`Run.update_learners` on `samples` with `world` ranks and a micro-batch token budget."""
+    """The loop's update phase on `samples` with `world` ranks and a micro-batch token budget."""
     learners = GradLearners(model, world)
-    run = types.SimpleNamespace(
+    parts = types.SimpleNamespace(
         recipe=types.SimpleNamespace(
             learner=types.SimpleNamespace(updates_per_step=1, micro_batch_tokens=budget),
             rollout=types.SimpleNamespace(samples_per_prompt=GROUP),
         ),
         learners=learners,
-        algorithm=types.SimpleNamespace(loss_spec=spec),
-        step=0,
+        stages=types.SimpleNamespace(loss_spec=spec),
     )
-    for name in ("_rank_shards", "_micro_plan", "_shard_payload"):
-        setattr(run, name, types.MethodType(getattr(Run, name), run))
-    Run.update_learners(run, samples)
+    loop.update(parts, samples, 0)
     return learners
 
 
