@@ -55,11 +55,31 @@ class RuntimeEnv:
         return "rlvr: runtime env: " + (" ".join(parts) if parts else "nothing set")
 
 
-def has_cuda() -> bool:
-    """True when a CUDA device is usable. Imports torch, so call it only on the heavy path."""
+def cuda_device_count() -> int:
+    """CUDA devices torch can use on this machine: 0 with a CPU build of torch or without a GPU. Imports torch,
+    so call it only on the heavy path. The one place rlvr asks the platform for GPUs (tests replace it)."""
     import torch
 
-    return torch.cuda.is_available()
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def torch_build() -> str:
+    """torch's version and what it was built for, e.g. ``torch 2.13.0+cpu, a CPU build``, for messages."""
+    import torch
+
+    kind = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU build"
+    return f"torch {torch.__version__}, {kind}"
+
+
+def has_cuda() -> bool:
+    """True when a CUDA device is usable. Imports torch, so call it only on the heavy path."""
+    return cuda_device_count() > 0
+
+
+def in_process_engine() -> bool:
+    """True when vLLM engines run their model inside the caller's process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
+    the CPU default), where the object-store weight transport can hand them tensors."""
+    return os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") == "0"
 
 
 def runtime_defaults(device: str, *, local_cluster: bool = False) -> dict[str, str]:

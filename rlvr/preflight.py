@@ -1,5 +1,6 @@
-"""Start-up checks that need no engine: the plugins and every method/reward name, the model folder or hub id, its tokenizer and chat template, the
-datasets, prompt lengths against ``rollout.max_prompt_tokens``, and the batch against the dataset size.
+"""Start-up checks that need no engine: the plugins and every method/reward name, the device against what this
+machine has, the model folder or hub id, its tokenizer and chat template, the datasets, prompt lengths against
+``rollout.max_prompt_tokens``, and the batch against the dataset size.
 
 `rlvr train` runs them in the driver before any Ray actor starts (`Run.start`), `rlvr validate` runs them
 without building anything. Every failure is a ``StartupError`` whose message names the recipe key and the
@@ -9,6 +10,7 @@ file or row, so the user reads one line instead of a library traceback.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,55 @@ class RunInputs:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def check_device(recipe: Recipe, *, device_count: Callable[[], int] | None = None) -> str:
+    """The device the run uses on this machine ("cpu" or "cuda"), once the machine can give it.
+
+    Args:
+        recipe: The resolved recipe.
+        device_count: Reports the usable CUDA devices (default `rlvr.devices.cuda_device_count`).
+
+    Raises:
+        StartupError: ``device: cuda`` without a usable CUDA device; GPU actors that reserve no GPU; GPUs
+            reserved on a machine that runs on CPU; or, for the one-machine Ray cluster ``rlvr train`` starts
+            when ``resources.ray_address`` is unset, more GPUs than this machine has (Ray would wait forever).
+    """
+    from rlvr import devices
+
+    count = (device_count or devices.cuda_device_count)()
+    device = recipe.device if recipe.device != "auto" else ("cuda" if count else "cpu")
+    res, ranks, workers = recipe.resources, recipe.learner.num_ranks, recipe.rollout.num_workers
+    rollout_gpus = res.rollout_gpus(recipe.rollout.tensor_parallel_size, device)
+    needed = ranks * res.gpus_per_learner + workers * rollout_gpus
+    split = (
+        f"learner.num_ranks={ranks} x resources.gpus_per_learner={res.gpus_per_learner:g} + "
+        f"rollout.num_workers={workers} x {rollout_gpus:g} GPUs"
+    )
+    if device == "cuda" and count == 0:
+        raise StartupError(
+            f"device: cuda, but this machine has no usable CUDA device ({devices.torch_build()}); run the "
+            "recipe on a GPU machine or cluster (rlvr launch slurm|ray), or set device=cpu"
+        )
+    if device == "cpu" and needed > 0:
+        raise StartupError(
+            f"device: {recipe.device} runs on cpu here (no CUDA device), but {split} reserve GPUs that Ray "
+            "would wait for forever; set resources.gpus_per_learner=0 and resources.gpus_per_rollout_worker=0"
+        )
+    for key, gpus in (("gpus_per_learner", res.gpus_per_learner), ("gpus_per_rollout_worker", rollout_gpus)):
+        if device == "cuda" and gpus == 0:
+            raise StartupError(
+                f"resources.{key}=0 on device: cuda: an actor that reserves no GPU gets none from Ray; reserve "
+                "1 per actor (a fraction when colocated, e.g. 0.5)"
+            )
+    if device == "cuda" and res.ray_address is None and needed > count + 1e-9:
+        raise StartupError(
+            f"resources: {split} = {needed:g} GPUs, but this machine has {count} and resources.ray_address is "
+            "unset, so rlvr train would start a one-machine Ray cluster and wait for the missing GPUs forever; "
+            "launch it on a cluster (rlvr launch slurm|ray RECIPE) or lower learner.num_ranks / "
+            "rollout.num_workers"
+        )
+    return device
 
 
 def resolve_model_dir(recipe: Recipe, recipe_dir: Path, *, build: bool = True) -> str | None:
@@ -164,7 +215,12 @@ def prompt_ids(key: str, rows: list[dict[str, Any]], tokenizer: Any, limit: int)
 
 
 def check_inputs(
-    recipe: Recipe, recipe_dir: str | Path, *, build: bool = True, notes: list[str] | None = None
+    recipe: Recipe,
+    recipe_dir: str | Path,
+    *,
+    build: bool = True,
+    notes: list[str] | None = None,
+    device_count: Callable[[], int] | None = None,
 ) -> RunInputs | None:
     """Run every start-up check and return what the driver needs.
 
@@ -175,10 +231,16 @@ def check_inputs(
             (`rlvr validate`): build and download nothing; what cannot be checked is skipped, with a line
             appended to ``notes`` saying so, and the result is None.
         notes: Receives one line per check that was skipped.
+        device_count: Reports the usable CUDA devices (`check_device`); only `rlvr train` (``build``) checks
+            the device: `rlvr validate` runs anywhere, e.g. on a login node without GPUs.
     """
     notes = [] if notes is None else notes
     recipe_dir = Path(recipe_dir).resolve()
     load_plugins(recipe, recipe_dir)  # first: a misspelt method name fails in seconds
+    if build:
+        check_device(recipe, device_count=device_count)  # before any download: the GPUs come first
+    elif recipe.device != "cpu":
+        notes.append(f"note: device: {recipe.device}: the GPUs are checked by rlvr train where it runs")
     model_path = resolve_model_dir(recipe, recipe_dir, build=build)
     tokenizer = None
     if model_path is None:
@@ -212,7 +274,8 @@ def check_inputs(
         if tokenizer is not None:
             ids[key] = prompt_ids(key, rows[key], tokenizer, limit)
     if model_path is None or len(ids) < len(_datasets(recipe)):
-        notes.insert(0, "checked: " + ", ".join(f"{k} {len(v)} rows" for k, v in rows.items()))
+        checked = ", ".join(f"{k} {len(v)} rows" for k, v in rows.items()) or "no local inputs"
+        notes.insert(0, f"checked: {checked}")
         return None
     notes.append(
         f"checked: model {model_path} (tokenizer loads), "
