@@ -4,7 +4,7 @@
     .venv/bin/python experiments/cov_entropy.py --aggregate-only
 
 Both methods act on the few tokens whose advantage x log-prob covariance is largest, the ones the paper finds
-drive entropy collapse. `entropy/mean` is the learner's full-vocabulary entropy on the trained tokens.
+drive entropy collapse. `learner/entropy` is the learner's full-vocabulary entropy on the trained tokens.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ COMPARISON = Comparison(
     methods=(CLIP_COV, KL_COV),
     budget=budget(),
     metrics=(
-        Metric("entropy, last 5 steps", "entropy/mean", "last_mean:5"),
+        Metric("entropy, last 5 steps", "learner/entropy", "last_mean:5"),
         Metric("held-out accuracy (avg@16)", "eval/accuracy"),
         Metric("train accuracy (last 10 steps)", "accuracy/mean", "last_mean:10"),
     ),
-    curves=(("entropy/mean", "policy entropy (nats/token)"), ("accuracy/mean", "train accuracy")),
+    curves=(("learner/entropy", "policy entropy (nats/token)"), ("accuracy/mean", "train accuracy")),
 )
 
 if __name__ == "__main__":

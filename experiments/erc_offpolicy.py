@@ -6,7 +6,7 @@ steadiness.
 
 Both arms are `recipes/methods/erc.yaml` (DAPO clip 0.2 / 0.28, dual-clip 10, token mean, 4 updates per
 step); the baseline sets `algorithm.erc` to null. Steadiness is the standard deviation over steps of a run's
-per-step figure (`entropy/mean`, `learner/grad_norm`, the latter averaged over the step's 4 updates).
+per-step figure (`learner/entropy`, `learner/grad_norm`, the latter averaged over the step's 4 updates).
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ COMPARISON = Comparison(
     methods=(ERC,),
     budget=budget(),
     metrics=(
-        Metric("entropy sd over steps", "entropy/mean", "sd"),
+        Metric("entropy sd over steps", "learner/entropy", "sd"),
         Metric("grad-norm sd over steps", "learner/grad_norm", "sd"),
         Metric("grad norm, mean over steps", "learner/grad_norm", "mean"),
-        Metric("entropy, last 5 steps", "entropy/mean", "last_mean:5"),
+        Metric("entropy, last 5 steps", "learner/entropy", "last_mean:5"),
         Metric("held-out accuracy (avg@16)", "eval/accuracy"),
     ),
-    curves=(("entropy/mean", "policy entropy (nats/token)"), ("learner/grad_norm", "grad norm")),
+    curves=(("learner/entropy", "policy entropy (nats/token)"), ("learner/grad_norm", "grad norm")),
 )
 
 if __name__ == "__main__":

@@ -38,9 +38,9 @@ COMPARISON = Comparison(
         Metric("held-out pass@1", "eval/pass@1"),
         Metric("held-out pass@16", "eval/pass@16"),
         Metric("held-out pass@4", "eval/pass@4"),
-        Metric("entropy, last 5 steps", "entropy/mean", "last_mean:5"),
+        Metric("entropy, last 5 steps", "learner/entropy", "last_mean:5"),
     ),
-    curves=(("accuracy/mean", "train accuracy"), ("entropy/mean", "policy entropy (nats/token)")),
+    curves=(("accuracy/mean", "train accuracy"), ("learner/entropy", "policy entropy (nats/token)")),
 )
 
 if __name__ == "__main__":
