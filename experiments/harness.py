@@ -112,9 +112,14 @@ def run_arm(arm: Arm, budget: dict[str, Any], seed: int, root: Path, nice: int =
     with open(run_dir / "console.log", "w") as log:
         rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=_env())
     wall = time.monotonic() - t0
-    if rc != 0:
+    steps = recipe["train"]["steps"]
+    last = max((int(r.get("step", -1)) for r in read_metrics(run_dir)), default=-1) if rc == 0 else -1
+    if rc != 0 or last != steps:  # a run stopped by SIGTERM exits 0 after a checkpoint: not finished
         tail = (run_dir / "console.log").read_text().splitlines()[-5:]
-        raise SystemExit(f"[exp] {arm.name} seed {seed} failed (exit {rc}) in {run_dir}:\n" + "\n".join(tail))
+        raise SystemExit(
+            f"[exp] {arm.name} seed {seed} did not finish (exit {rc}, last step {last} of {steps}) in "
+            f"{run_dir}:\n" + "\n".join(tail)
+        )
     (run_dir / "done.json").write_text(json.dumps({"wall_s": wall, "arm": arm.name, "seed": seed}))
     print(f"[exp] {arm.name} seed {seed}: {wall:.0f}s", flush=True)
     return run_dir

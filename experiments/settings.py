@@ -15,9 +15,9 @@ from typing import Any
 from harness import Arm
 
 STEPS = 20
-PROMPTS = 16
+PROMPTS = 8
 SAMPLES = 8
-EVAL_PROMPTS = 96  # the test split cycles through the six levels: 16 prompts per level
+EVAL_PROMPTS = 48  # the test split cycles through the six levels: 8 prompts per level
 EVAL_SAMPLES = 16
 
 
