@@ -203,8 +203,7 @@ def sync(parts: RunParts) -> dict[str, float]:
     from rlvr.orchestrate.weight_sync import verify_sync
 
     cfg = parts.recipe.rollout.sync  # cfg.timeout_s bounds each phase; the rollout group applies it too
-    weights = parts.learners.publish_weights(timeout=cfg.timeout_s)
-    stats = parts.transport.push(parts.rollout, weights)
+    stats = parts.transport.push(parts.rollout, parts.learners, timeout=cfg.timeout_s)
     metrics = {"sync/seconds": stats.seconds, "sync/bytes": float(stats.num_bytes)}
     if cfg.verify:
         # Fixed probe: the first training prompts, their last 4 tokens scored as a 'response'.

@@ -105,7 +105,8 @@ def build_parts(
     if transport is None:
         from rlvr.orchestrate.weight_sync import make_transport
 
-        transport = make_transport(device)
+        transport = make_transport(device, r.rollout.sync.transport)
+    transport.connect(rollout, learners, timeout=r.rollout.sync.timeout_s)  # the collective group forms here
     logger = MetricsLogger(
         run_dir,
         jsonl=r.logging.jsonl,

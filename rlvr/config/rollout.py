@@ -5,6 +5,8 @@ Imports no torch/vLLM/Ray so recipes validate on any machine.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from rlvr.config.base import StrictModel
@@ -21,6 +23,12 @@ class SyncConfig(StrictModel):
     tolerance follows ``model.dtype`` (half precision cannot agree to fp32 precision).
     """
 
+    transport: Literal["auto", "object_store", "collective"] = Field(
+        "auto",
+        description="how weights travel: object_store (Ray's object store, in-process CPU engines), collective "
+        "(a gloo/NCCL broadcast from learner rank 0 into every engine worker), auto = object_store for "
+        "in-process CPU engines, collective otherwise (CUDA, multiprocess engines); docs/sync.md",
+    )
     verify: bool = True
     tolerance: float | None = Field(
         None,

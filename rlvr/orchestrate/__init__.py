@@ -1,13 +1,14 @@
 """Orchestration: the Ray cluster, rollout-worker actors, and verified learner -> rollout weight sync.
 
-The only rlvr package that imports ray.
+The only rlvr package that imports ray. Importing it registers both weight transports (``object_store`` and
+``collective``).
 """
 
 from rlvr.orchestrate.cluster import actor_env_vars, init_ray, shutdown_ray
+from rlvr.orchestrate.collective import CollectiveTransport
 from rlvr.orchestrate.group import RolloutGroup, RolloutWorkerError, split_evenly
 from rlvr.orchestrate.rollout_worker import RolloutWorker
 from rlvr.orchestrate.weight_sync import (
-    NcclTransport,
     ObjectStoreTransport,
     SyncStats,
     WeightSyncError,
@@ -21,7 +22,7 @@ from rlvr.orchestrate.weight_sync import (
 )
 
 __all__ = [
-    "NcclTransport",
+    "CollectiveTransport",
     "ObjectStoreTransport",
     "RolloutGroup",
     "RolloutWorker",

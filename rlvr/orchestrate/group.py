@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -51,7 +52,7 @@ def first_line(exc: BaseException) -> str:
 
 
 # Calls whose deadline is ``rollout.sync.timeout_s`` (named in the timeout message).
-_SYNC_CALLS = ("weight update", "sync probe", "refit")
+_SYNC_CALLS = ("weight update", "sync probe", "refit", "weight group join", "weight group leave")
 
 
 def split_evenly(num_items: int, num_parts: int) -> list[tuple[int, int]]:
@@ -116,6 +117,9 @@ class RolloutGroup:
         self._actor_cls = ray.remote(RolloutWorker)
         # Pushes since the last full one, replayed in order into a replacement worker.
         self._pushes: list[tuple[Any, dict[str, Any]]] = []
+        # Set by a transport that cannot replay pushes (the collective one): brings a replacement worker to
+        # the learner's current weights instead.
+        self.refit: Callable[[int], None] | None = None
         # Held while a worker is replaced and while a push is recorded: with async prefetch, generation (a
         # background thread) and weight pushes (the loop) fail over the same worker at the same time.
         self._replacing = threading.RLock()
@@ -169,6 +173,9 @@ class RolloutGroup:
         ray.kill(self.workers[rank], no_restart=True)  # a hung worker too: a new call would queue behind it
         self.workers[rank] = self._spawn(rank)
         self._wait_ready(rank)
+        if self.refit is not None:
+            self.refit(rank)
+            return
         for ref, kwargs in list(self._pushes):
             ref_call = self.workers[rank].update_weights.remote(ref, **kwargs)
             self._get_or_raise(ref_call, rank, "refit", self.config.sync.timeout_s)
@@ -292,11 +299,33 @@ class RolloutGroup:
         results = self._run("weight update", calls, timeout=self.config.sync.timeout_s)
         return [results[rank] for rank in range(self.num_workers)]
 
-    def collective_rpc(self, method: str, kwargs: dict[str, Any] | None = None) -> list[Any]:
-        """Run a vLLM worker method on every engine (used by vLLM's weight-transfer handshake)."""
-        calls = {rank: ("collective_rpc", (method, kwargs), {}) for rank in range(self.num_workers)}
-        results = self._run(method, calls)
-        return [results[rank] for rank in range(self.num_workers)]
+    @property
+    def num_engine_workers(self) -> int:
+        """Model-holding processes over the whole group (``tensor_parallel_size`` per rollout worker)."""
+        return self.num_workers * self.config.tensor_parallel_size
+
+    def _run_collective(self, what: str, method: str, args: dict[int, tuple], timeout: float) -> list[Any]:
+        """One call per worker, all submitted before any is awaited; no retry (a replacement worker is not a
+        member of the weight group the others are in the middle of a collective with)."""
+        refs = {rank: getattr(self.workers[rank], method).remote(*a) for rank, a in args.items()}
+        return [self._get_or_raise(refs[rank], rank, what, timeout) for rank in sorted(refs)]
+
+    def join_weight_group(self, host: str, port: int, world_size: int, timeout: float) -> list[list[int]]:
+        """Every engine worker joins the collective weight group hosted at ``host:port`` (group rank 0 is the
+        sender); worker ``r``'s engine workers take ranks ``1 + r * tensor_parallel_size + i``."""
+        tp = self.config.tensor_parallel_size
+        args = {r: (host, port, 1 + r * tp, world_size, timeout) for r in range(self.num_workers)}
+        return self._run_collective("weight group join", "join_weight_group", args, timeout)
+
+    def receive_weights(self) -> list[dict[str, Any]]:
+        """Every worker receives one collective push (the sender broadcasts concurrently); stats in rank order."""
+        args = {r: () for r in range(self.num_workers)}
+        return self._run_collective("weight update", "receive_weights", args, self.config.sync.timeout_s)
+
+    def leave_weight_group(self) -> None:
+        """Every worker leaves the collective weight group."""
+        args = {r: () for r in range(self.num_workers)}
+        self._run_collective("weight group leave", "leave_weight_group", args, self.config.sync.timeout_s)
 
     def health(self) -> list[dict[str, Any]]:
         """Status of every worker; a dead worker is replaced (within budget) before this returns."""

@@ -7,10 +7,12 @@ of hanging. Data reaches each rank as its own shard of whole prompt groups; resu
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 import ray
+import torch
 from ray.exceptions import RayActorError, RayTaskError
 
 from rlvr.config.sections import LearnerConfig
@@ -19,6 +21,7 @@ from rlvr.learner.rank import LearnerRank
 from rlvr.orchestrate.group import first_line
 from rlvr.orchestrate.weight_sync import publish_weights
 from rlvr.registry import import_plugins, loaded_plugins
+from rlvr.sync.group import WeightGroup
 
 
 class _LearnerActor(LearnerRank):
@@ -31,6 +34,41 @@ class _LearnerActor(LearnerRank):
     def publish_weights(self) -> Any:
         weights = self.named_weights()  # every rank joins the ZeRO-3 gather
         return publish_weights(weights) if self.rank == 0 else None
+
+    # The collective transport's sending side: rank 0 is rank 0 of the weight group (rlvr.sync).
+
+    def open_weight_group(self, world_size: int, device: str, timeout_s: float) -> tuple[str, int] | None:
+        """Rank 0 hosts the group's store on its node's address and a free port; returns (host, port)."""
+        if self.rank != 0:
+            return None
+        self.close_weight_group()
+        host = ray.util.get_node_ip_address()
+        self._weight_group = WeightGroup(host, 0, 0, world_size, device, timeout_s)
+        return host, self._weight_group.port
+
+    def connect_weight_group(self) -> None:
+        if self.rank == 0:
+            self._weight_group.connect()
+
+    def send_weights(self, bucket_bytes: int, dtype: str, transform: Any = None) -> dict[str, Any] | None:
+        """Every rank joins the gather; rank 0 broadcasts the tensors in ``dtype``, bucket by bucket
+        (after ``transform``, a function of the (name, tensor) list, when given)."""
+        t0 = time.perf_counter()
+        weights = self.named_weights()
+        if self.rank != 0:
+            return None
+        cast = getattr(torch, dtype)
+        weights = [(n, t.to(cast)) for n, t in weights]
+        if transform is not None:
+            weights = transform(weights)
+        num_tensors, num_bytes = self._weight_group.send(weights, bucket_bytes)
+        return {"num_tensors": num_tensors, "num_bytes": num_bytes, "seconds": time.perf_counter() - t0}
+
+    def close_weight_group(self) -> None:
+        group = getattr(self, "_weight_group", None)
+        if group is not None:
+            group.close()
+        self._weight_group = None
 
 
 class LearnerError(RuntimeError):
@@ -68,6 +106,9 @@ class LearnerGroup:
     ) -> None:
         self.config = config
         self.timeout = config.collective_timeout_s
+        # Every rank must see calls in one order (their collectives pair up), also when two threads call (a
+        # weight-group refit from the rollout prefetch thread while the loop drives an update).
+        self._submit = threading.Lock()
         port = free_port()
         actor_cls = ray.remote(_LearnerActor).options(num_cpus=num_cpus, num_gpus=num_gpus)
         world = config.num_ranks
@@ -96,9 +137,10 @@ class LearnerGroup:
         """Call `method` on every rank (rank r gets the r-th item of each per-rank arg list)."""
         limit = timeout or self.timeout
         pending = {}
-        for r, actor in enumerate(self.ranks):
-            args = [a[r] for a in per_rank_args]
-            pending[getattr(actor, method).remote(*args, **kwargs)] = r
+        with self._submit:
+            for r, actor in enumerate(self.ranks):
+                args = [a[r] for a in per_rank_args]
+                pending[getattr(actor, method).remote(*args, **kwargs)] = r
         results: list[Any] = [None] * len(self.ranks)
         deadline = time.monotonic() + limit
         # Collect as ranks finish, so a dead rank is named at once rather than after its peers, which wait
@@ -146,6 +188,27 @@ class LearnerGroup:
         ``timeout`` (the recipe's ``rollout.sync.timeout_s``) replaces the collective deadline for this call.
         """
         return self._all("publish_weights", timeout=timeout)[0]
+
+    def open_weight_group(self, world_size: int, device: str, timeout: float) -> tuple[str, int]:
+        """Rank 0 hosts a new collective weight group of ``world_size`` members; returns its (host, port)."""
+        return self._all("open_weight_group", world_size=world_size, device=device, timeout_s=timeout)[0]
+
+    def connect_weight_group(self, timeout: float) -> None:
+        """Rank 0 joins the group's rendezvous (returns once every rollout engine worker joined too)."""
+        self._all("connect_weight_group", timeout=timeout)
+
+    def send_weights(
+        self, bucket_bytes: int, dtype: str, timeout: float, transform: Any = None
+    ) -> dict[str, Any]:
+        """Every rank gathers, rank 0 broadcasts into the weight group; rank 0's counts and time.
+
+        ``transform`` (a picklable function of the (name, tensor) list) runs in rank 0 before the broadcast.
+        """
+        kwargs = {"bucket_bytes": bucket_bytes, "dtype": dtype, "transform": transform}
+        return self._all("send_weights", timeout=timeout, **kwargs)[0]
+
+    def close_weight_group(self, timeout: float | None = None) -> None:
+        self._all("close_weight_group", timeout=timeout)
 
     def probe(
         self, prompt_ids: list[list[int]], response_ids: list[list[int]], timeout: float | None = None

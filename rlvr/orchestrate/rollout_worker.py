@@ -97,12 +97,23 @@ class RolloutWorker:
         stats = self.engine.update_weights(named_tensors, max_chunk_bytes=max_chunk_bytes)
         return {**stats.__dict__, "rank": self.rank, "pid": os.getpid()}
 
-    def collective_rpc(self, method: str, kwargs: dict[str, Any] | None = None) -> list[Any]:
-        """Call a vLLM worker method on every engine worker (vLLM's weight-transfer handshake uses it)."""
-        result = self.engine.llm.collective_rpc(method, kwargs=kwargs or {})
-        if method == "finish_weight_update":
-            self.engine.llm.reset_prefix_cache()
-        return result
+    def join_weight_group(
+        self, host: str, port: int, rank_offset: int, world_size: int, timeout_s: float
+    ) -> list[int]:
+        """Join the collective weight group (every engine worker); see ``RolloutEngine.join_weight_group``."""
+        import ray
+
+        local_address = ray.util.get_node_ip_address()  # where this node's engine workers listen
+        return self.engine.join_weight_group(host, port, rank_offset, world_size, timeout_s, local_address)
+
+    def receive_weights(self) -> dict[str, Any]:
+        """Receive one collective push; the engine's ``UpdateStats`` as a dict, plus ``rank`` and ``pid``."""
+        stats = self.engine.receive_weights()
+        return {**stats.__dict__, "rank": self.rank, "pid": os.getpid()}
+
+    def leave_weight_group(self) -> None:
+        """See ``RolloutEngine.leave_weight_group``."""
+        self.engine.leave_weight_group()
 
     def sleep(self) -> None:
         """See ``RolloutEngine.sleep``."""

@@ -5,7 +5,8 @@ rollout engine, then ``verify_sync`` has every worker score the same probe token
 learner's own logprobs. A mismatch above tolerance raises ``WeightSyncError`` naming the worker, so a stale or
 corrupted engine can never sample silently (the failure mode of TRL#5312, SkyRL#1680, slime#1673).
 
-Transports are registered by name; ``make_transport(device)`` picks the object store on CPU and NCCL on GPU.
+Transports are registered by name (``rollout.sync.transport``): ``object_store`` (Ray's object store, in-process
+CPU engines) and ``collective`` (``rlvr.orchestrate.collective``: a gloo/NCCL broadcast from learner rank 0).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, ClassVar
 import ray
 
 from rlvr.config.rollout import SyncConfig
+from rlvr.devices import in_process_engine
 from rlvr.orchestrate.group import RolloutGroup
 from rlvr.registry import Registry
 
@@ -66,13 +68,32 @@ def register_transport(name: str) -> Callable[[type[WeightTransport]], type[Weig
 
 
 class WeightTransport(ABC):
-    """Moves learner weights into every worker of a ``RolloutGroup``."""
+    """Moves learner weights into every worker of a ``RolloutGroup``.
+
+    The driver calls ``connect`` once after the actors start (optional: a transport connects on its first push
+    when needed), then ``push`` after every update; ``verify_sync`` checks the result.
+    """
 
     name: ClassVar[str] = ""
 
+    @classmethod
+    def for_device(cls, device: str, **kwargs: Any) -> WeightTransport:
+        """Build this transport for ``device`` ("cpu" or "cuda")."""
+        return cls(**kwargs)
+
+    def connect(  # noqa: B027 (optional hook: the object store has nothing to set up)
+        self, rollout_group: RolloutGroup, learners: Any, *, timeout: float | None = None
+    ) -> None:
+        """Set up whatever links the learners to the rollout workers (nothing, by default)."""
+
     @abstractmethod
-    def push(self, group: RolloutGroup, weights: Any, *, full: bool = True) -> SyncStats:
-        """Deliver ``weights`` (HF names, full tensors) to every worker and return what it cost."""
+    def push(
+        self, rollout_group: RolloutGroup, learners: Any, *, timeout: float | None = None, full: bool = True
+    ) -> SyncStats:
+        """Deliver the learners' current weights (HF names, full tensors) to every worker; return the cost.
+
+        ``learners`` is the ``LearnerGroup``; ``timeout`` bounds each phase (default ``rollout.sync.timeout_s``).
+        """
 
 
 def publish_weights(named_tensors: Iterable[tuple[str, Any]]) -> ray.ObjectRef:
@@ -88,6 +109,10 @@ def publish_weights(named_tensors: Iterable[tuple[str, Any]]) -> ray.ObjectRef:
 class ObjectStoreTransport(WeightTransport):
     """CPU (and single-node) transport through Ray's shared-memory object store.
 
+    Learner rank 0 puts the tensors once; every worker maps them and loads them through vLLM's in-place
+    reload in its own process, so it needs in-process engines (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, the CPU
+    default).
+
     Args:
         max_chunk_bytes: Bound on one reload call inside the engine (None: whole model at once).
     """
@@ -95,12 +120,23 @@ class ObjectStoreTransport(WeightTransport):
     def __init__(self, max_chunk_bytes: int | None = None) -> None:
         self.max_chunk_bytes = max_chunk_bytes
 
-    def push(self, group: RolloutGroup, weights: Any, *, full: bool = True) -> SyncStats:
-        """Push an ObjectRef from ``publish_weights`` (or a list of (name, tensor), published here)."""
+    def push(
+        self, rollout_group: RolloutGroup, learners: Any, *, timeout: float | None = None, full: bool = True
+    ) -> SyncStats:
+        """Push the learners' weights: ``learners.publish_weights`` then every worker loads them.
+
+        ``learners`` may also be weights already published (an ObjectRef from ``publish_weights``) or a list
+        of (name, tensor), put into the object store here.
+        """
         t0 = time.perf_counter()
-        ref = weights if isinstance(weights, ray.ObjectRef) else publish_weights(weights)
-        put_seconds = time.perf_counter() - t0 if ref is not weights else 0.0
-        per_worker = group.update_weights(ref, full=full, max_chunk_bytes=self.max_chunk_bytes)
+        if hasattr(learners, "publish_weights"):
+            ref = learners.publish_weights(timeout=timeout or rollout_group.config.sync.timeout_s)
+        elif isinstance(learners, ray.ObjectRef):
+            ref = learners
+        else:
+            ref = publish_weights(learners)
+        put_seconds = time.perf_counter() - t0 if ref is not learners else 0.0
+        per_worker = self.deliver(rollout_group, ref, full=full)
         return SyncStats(
             transport=self.name,
             seconds=time.perf_counter() - t0,
@@ -110,84 +146,22 @@ class ObjectStoreTransport(WeightTransport):
             worker_seconds=[w["seconds"] for w in per_worker],
         )
 
-
-class _GroupSyncClient:
-    """vLLM's ``VLLMWeightSyncClient`` protocol, fanned out to every worker of a group."""
-
-    def __init__(self, group: RolloutGroup) -> None:
-        self.group = group
-
-    def init_weight_transfer_engine(self, init_info: dict[str, Any]) -> None:
-        self.group.collective_rpc("init_weight_transfer_engine", {"init_info": init_info})
-
-    def start_weight_update(self) -> None:
-        self.group.collective_rpc("start_weight_update")
-
-    def update_weights(self, update_info: Any) -> None:
-        self.group.collective_rpc("update_weights", {"update_info": update_info})
-
-    def finish_weight_update(self, weight_version: str | None = None) -> None:
-        self.group.collective_rpc("finish_weight_update")
+    def deliver(self, rollout_group: RolloutGroup, ref: ray.ObjectRef, *, full: bool = True) -> list[dict]:
+        """Every worker loads the published tensors; per-worker update stats in rank order."""
+        return rollout_group.update_weights(ref, full=full, max_chunk_bytes=self.max_chunk_bytes)
 
 
-@register_transport("nccl")
-class NcclTransport(WeightTransport):
-    """GPU transport: NCCL broadcast from learner rank 0 into every engine via vLLM's weight-transfer API.
+def make_transport(device: str, name: str = "auto", **kwargs: Any) -> WeightTransport:
+    """The transport named by ``rollout.sync.transport`` for ``device``.
 
-    NOT TESTED: written against vLLM 0.32's ``NCCLTrainerWeightTransferEngine`` but never run, because this
-    project's CI machine has no GPU (NCCL needs CUDA). The engines must be built on CUDA (``RolloutEngine``
-    then enables vLLM's ``weight_transfer_config``). Unlike the object store, ``connect`` and ``push`` run in
-    the learner's rank-0 process (the NCCL sender), which holds the ``RolloutGroup`` handle; every other
-    learner rank must still iterate the same weights (ZeRO-3/FSDP gathers are collectives).
-
-    Args:
-        master_address: Address of the learner rank-0 node, reachable by every rollout GPU.
-        master_port: Free port for the rendezvous.
+    ``auto`` picks the object store for in-process CPU engines (the CPU default) and the collective transport
+    otherwise (CUDA, or multiprocess engines, which the object store cannot reach).
     """
-
-    def __init__(self, master_address: str, master_port: int) -> None:
-        self.master_address = master_address
-        self.master_port = master_port
-        self._engine: Any = None
-
-    def connect(self, group: RolloutGroup, module: Any) -> None:
-        """Open the NCCL group: learner rank 0 plus every engine worker (``tensor_parallel_size`` each)."""
-        from vllm.distributed.weight_transfer.base import ModuleSource
-        from vllm.distributed.weight_transfer.nccl_engine import (
-            NCCLTrainerInitInfo,
-            NCCLTrainerWeightTransferEngine,
-        )
-
-        world_size = 1 + group.num_workers * group.config.tensor_parallel_size
-        info = NCCLTrainerInitInfo(self.master_address, self.master_port, world_size, rank=0)
-        self._engine = NCCLTrainerWeightTransferEngine.trainer_init(
-            info, client=_GroupSyncClient(group), source=ModuleSource(module)
-        )
-
-    def push(self, group: RolloutGroup, weights: Any = None, *, full: bool = True) -> SyncStats:
-        """Broadcast the connected module's current weights; ``weights`` is unused (the source is the module)."""
-        if self._engine is None:
-            raise RuntimeError("NcclTransport.push before connect(group, module)")
-        t0 = time.perf_counter()
-        self._engine.send_weights()
-        meta = self._engine.source.metadata()
-        num_bytes = sum(m.dtype.itemsize * _numel(m.shape) for m in meta)
-        return SyncStats(self.name, time.perf_counter() - t0, 0.0, num_bytes, len(meta))
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count
-
-
-def make_transport(device: str, **kwargs: Any) -> WeightTransport:
-    """The default transport for ``device``: object store on CPU, NCCL on CUDA."""
-    name = {"cpu": "object_store", "cuda": "nccl"}.get(device)
-    if name is None:
+    if device not in ("cpu", "cuda"):
         raise ValueError(f"no weight transport for device {device!r}; registered: {TRANSPORTS.names()}")
-    return TRANSPORTS.get(name)(**kwargs)
+    if name == "auto":
+        name = "object_store" if device == "cpu" and in_process_engine() else "collective"
+    return TRANSPORTS.get(name).for_device(device, **kwargs)
 
 
 def get_transport(name: str, **kwargs: Any) -> WeightTransport:
@@ -251,7 +225,8 @@ def sync_weights(
     learner_logprobs: list[list[float]] | None = None,
     full: bool = True,
 ) -> SyncStats:
-    """Push ``weights`` with ``transport``, then (if ``sync.verify``) run ``verify_sync`` on the probe.
+    """Push with ``transport`` from ``weights`` (the ``LearnerGroup``, or for the object store weights already
+    published), then (if ``sync.verify``) run ``verify_sync`` on the probe.
 
     The probe is the learner's logprobs of a few fixed sequences (``sync.probe_sequences`` of them, e.g. the
     first responses of the step), computed with the weights being pushed.
@@ -263,7 +238,7 @@ def sync_weights(
     probe_given = None not in (probe_prompt_ids, probe_response_ids, learner_logprobs)
     if sync.verify and not probe_given:
         raise ValueError("sync.verify is on: pass probe_prompt_ids, probe_response_ids, learner_logprobs")
-    stats = transport.push(rollout_group, weights, full=full)
+    stats = transport.push(rollout_group, weights, timeout=sync.timeout_s, full=full)
     if sync.verify:
         t0 = time.perf_counter()
         maxima = verify_sync(

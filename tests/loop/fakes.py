@@ -125,7 +125,11 @@ class FakeTransport:
     def __init__(self, calls: list):
         self.calls = calls
 
-    def push(self, rollout, weights):
+    def connect(self, rollout, learners, timeout=None):
+        pass
+
+    def push(self, rollout, learners, timeout=None):
+        weights = learners.publish_weights(timeout=timeout)
         rollout.version = weights
         self.calls.append(("push", weights))
         return SyncStats("fake", 0.0, 0.0, 8, 1)

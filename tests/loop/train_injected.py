@@ -35,15 +35,14 @@ class PerturbingTransport(ObjectStoreTransport):
         super().__init__()
         self.rank, self.from_push, self.pushes = rank, from_push, 0
 
-    def push(self, group: Any, weights: Any, *, full: bool = True):
-        stats = super().push(group, weights, full=full)
+    def deliver(self, group: Any, ref: Any, *, full: bool = True):
+        per_worker = super().deliver(group, ref, full=full)
         self.pushes += 1
         if self.pushes >= self.from_push:
-            named = ray.get(weights) if isinstance(weights, ray.ObjectRef) else list(weights)
-            noisy, name = corrupt_one_tensor(list(named))
+            noisy, name = corrupt_one_tensor(list(ray.get(ref)))
             layer = [t for t in noisy if layer_of(t[0]) == layer_of(name)]  # fused q/k/v must reload together
             ray.get(group.workers[self.rank].update_weights.remote(layer))
-        return stats
+        return per_worker
 
 
 class PausingCheckpoints(CheckpointManager):

@@ -92,7 +92,7 @@ class CorruptingTransport:
     def __init__(self, rank: int) -> None:
         self.rank = rank
 
-    def push(self, group, weights, *, full: bool = True):
+    def push(self, group, weights, *, timeout=None, full: bool = True):
         return push_corrupted(group, weights, self.rank)
 
 
