@@ -187,6 +187,7 @@ def _start_actors(
         num_gpus=res.gpus_per_learner,
         total_updates=r.train.steps * r.learner.updates_per_step,
         dtype=dtype,
+        resources=res.learner_node_resources,
     )
     close_quietly(stack, learners.shutdown)
     rollout = RolloutGroup(
@@ -197,6 +198,7 @@ def _start_actors(
         num_cpus_per_worker=res.cpus_per_rollout_worker,
         num_gpus_per_worker=res.gpus_per_rollout_worker,
         dtype=dtype,
+        resources=res.rollout_node_resources,
     )
     close_quietly(stack, rollout.shutdown)
     return learners, rollout

@@ -108,6 +108,15 @@ class ResourcesConfig(StrictModel):
         default_factory=dict,
         description="environment variables for the driver and every actor, e.g. {HF_HUB_OFFLINE: '1'}",
     )
+    learner_node_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="custom Ray resources each learner rank reserves, e.g. {learner_node: 0.01} to place the "
+        "ranks on nodes started with `ray start --resources '{\"learner_node\": 1}'`",
+    )
+    rollout_node_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="custom Ray resources each rollout worker reserves (as learner_node_resources)",
+    )
     nodes: int | None = Field(
         None,
         ge=1,

@@ -82,6 +82,7 @@ class RolloutGroup:
         num_gpus_per_worker: Ray GPUs reserved per actor (``resources.gpus_per_rollout_worker``); None =
             ``tensor_parallel_size`` on CUDA, 0 on CPU.
         dtype: Engine dtype, the resolved ``model.dtype`` (None: the engine's device default).
+        resources: Custom Ray resources per worker (``resources.rollout_node_resources``: pins workers to nodes).
 
     Weight pushes, refits and the sync probe use ``config.sync.timeout_s`` as their deadline; generation and
     scoring use ``config.call_timeout_s``.
@@ -100,8 +101,10 @@ class RolloutGroup:
         max_restarts: int = 1,
         num_gpus_per_worker: float | None = None,
         dtype: str | None = None,
+        resources: dict[str, float] | None = None,
     ) -> None:
         self.model_path = str(model_path)
+        self._resources = dict(resources or {})
         self.dtype = dtype
         if num_gpus_per_worker is None:
             num_gpus_per_worker = config.tensor_parallel_size if device == "cuda" else 0.0
@@ -129,7 +132,8 @@ class RolloutGroup:
         self.start_seconds = time.perf_counter() - t0
 
     def _spawn(self, rank: int) -> Any:
-        return self._actor_cls.options(num_cpus=self._num_cpus, num_gpus=self._num_gpus).remote(
+        options = {"num_cpus": self._num_cpus, "num_gpus": self._num_gpus, "resources": self._resources}
+        return self._actor_cls.options(**options).remote(
             rank, self.model_path, self.config, self.seed + rank, self.device, self.dtype, loaded_plugins()
         )
 

@@ -87,6 +87,7 @@ class LearnerGroup:
         num_cpus / num_gpus: Ray resources per rank.
         master_addr: Address of rank 0 for torch.distributed (loopback on one machine).
         dtype: Parameter dtype, the resolved ``model.dtype`` ("float32", "bfloat16" or "float16").
+        resources: Custom Ray resources per rank (``resources.learner_node_resources``: pins ranks to nodes).
     """
 
     def __init__(
@@ -103,6 +104,7 @@ class LearnerGroup:
         start_timeout_s: float = 600.0,
         total_updates: int = 1,
         dtype: str = "float32",
+        resources: dict[str, float] | None = None,
     ) -> None:
         self.config = config
         self.timeout = config.collective_timeout_s
@@ -110,7 +112,9 @@ class LearnerGroup:
         # weight-group refit from the rollout prefetch thread while the loop drives an update).
         self._submit = threading.Lock()
         port = free_port()
-        actor_cls = ray.remote(_LearnerActor).options(num_cpus=num_cpus, num_gpus=num_gpus)
+        actor_cls = ray.remote(_LearnerActor).options(
+            num_cpus=num_cpus, num_gpus=num_gpus, resources=dict(resources or {})
+        )
         world = config.num_ranks
         self.ranks = [
             actor_cls.remote(
