@@ -4,7 +4,8 @@ The script is sized by the recipe: `learner.num_ranks` x `resources.gpus_per_lea
 `rollout.num_workers` x the rollout GPUs (`resources.gpus_per_rollout_worker`, else
 `rollout.tensor_parallel_size` off CPU) on `resources.nodes` nodes of `resources.gpus_per_node` GPUs
 (default: the fewest nodes that hold every actor). It starts a Ray head on the first node and a Ray worker on
-each other node, then runs `rlvr train RECIPE [overrides] resources.ray_address=auto` on the head.
+each other node, then runs `rlvr train RECIPE [overrides] resources.ray_address=auto [--resume ...]` on the head
+(a job re-submitted with `--resume auto` continues from the run's latest complete checkpoint).
 
 Imports only the config layer: rendering works on a login node without torch, Ray or vLLM installed.
 """
@@ -32,6 +33,7 @@ class LaunchPlan:
     gpus_per_learner: float
     rollout_workers: int
     gpus_per_rollout_worker: float
+    resume: str | None = None  # `rlvr train --resume` (auto or a checkpoint path); None starts a new run
 
     @property
     def total_gpus(self) -> float:
@@ -42,6 +44,8 @@ class LaunchPlan:
     def train_command(self) -> str:
         """`rlvr train` on the head node, joined to the running cluster (`resources.ray_address=auto` last)."""
         words = ["rlvr", "train", self.recipe_path, *self.overrides, "resources.ray_address=auto"]
+        if self.resume is not None:
+            words += ["--resume", self.resume]
         return " ".join(shlex.quote(w) for w in words)
 
     def summary(self) -> str:
@@ -56,7 +60,9 @@ class LaunchPlan:
         )
 
 
-def plan_launch(recipe_path: str, overrides: list[str] | tuple[str, ...] = ()) -> LaunchPlan:
+def plan_launch(
+    recipe_path: str, overrides: list[str] | tuple[str, ...] = (), resume: str | None = None
+) -> LaunchPlan:
     """Load and validate the recipe (the launch's own overrides included), then size the allocation.
 
     Raises:
@@ -80,11 +86,14 @@ def plan_launch(recipe_path: str, overrides: list[str] | tuple[str, ...] = ()) -
         gpus_per_learner=res.gpus_per_learner,
         rollout_workers=workers,
         gpus_per_rollout_worker=rollout_gpus,
+        resume=resume,
     )
 
 
 def _command_line(plan: LaunchPlan, target: str) -> str:
     words = ["rlvr", "launch", target, plan.recipe_path, *plan.overrides]
+    if plan.resume is not None:
+        words += ["--resume", plan.resume]
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -158,7 +167,9 @@ esac
 """
 
 
-def render(target: str, recipe_path: str, overrides: list[str] | tuple[str, ...] = ()) -> str:
-    """The launch script for `target` ("slurm" or "ray")."""
-    plan = plan_launch(recipe_path, overrides)
+def render(
+    target: str, recipe_path: str, overrides: list[str] | tuple[str, ...] = (), resume: str | None = None
+) -> str:
+    """The launch script for `target` ("slurm" or "ray"); `resume` is passed to `rlvr train --resume`."""
+    plan = plan_launch(recipe_path, overrides, resume)
     return render_slurm(plan) if target == "slurm" else render_ray(plan)

@@ -21,13 +21,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value", help="overrides, e.g. learner.num_ranks=8"
     )
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="auto|PATH",
+        help="the script runs `rlvr train ... --resume auto|PATH` (continue the run from its latest checkpoint)",
+    )
     parser.add_argument("-o", "--output", help="write the script to this file (executable) instead of stdout")
 
 
 def run(args: argparse.Namespace) -> int:
     from rlvr.launch import render
 
-    script = render(args.target, args.recipe, args.overrides)
+    script = render(args.target, args.recipe, args.overrides, args.resume)
     if args.output is None:
         print(script, end="")
         return 0
