@@ -1,0 +1,72 @@
+"""scripts/gpu_minimal_check.py, the check for a GPU machine with only PyTorch and transformers, runs on CPU too.
+
+With `--device cpu` its three checks run here with gloo: a slice of tests/algo under the default-device plugin,
+the weight group pushing HF-named tensors into a plain transformers model in another process (probe within the
+fp32 tolerance, the corrupted push detected), and plain-torch GRPO updates raising the advantage-weighted
+logprob. Each check prints `ok:` only when its own assertions held.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "gpu_minimal_check.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("gpu_minimal_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tolerances_are_the_sync_probe_defaults():
+    from rlvr.config.rollout import FLOAT32_TOLERANCE, HALF_PRECISION_TOLERANCE
+
+    script = _load_script()
+    assert (script.FLOAT32_TOLERANCE, script.HALF_PRECISION_TOLERANCE) == (
+        FLOAT32_TOLERANCE,
+        HALF_PRECISION_TOLERANCE,
+    )
+
+
+def test_all_checks_pass_on_cpu_with_gloo(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--device",
+            "cpu",
+            "--learner",
+            "torch",
+            "--pytest-args=-k drpo",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lines = {
+        line.split(":")[0]: line for line in out.stdout.splitlines() if line.startswith("[gpu-minimal] ")
+    }
+    assert "ok: tests/algo passed with torch's default device cpu" in lines["[gpu-minimal] algo"]
+    broadcast = lines["[gpu-minimal] broadcast"]
+    assert "ok:" in broadcast and "over gloo" in broadcast and "corrupted push detected" in broadcast
+    assert "plain torch AdamW" in lines["[gpu-minimal] learner"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_cuda_without_a_gpu_says_so():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    out = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "no CUDA device" in out.stdout and "--device cpu" in out.stdout
