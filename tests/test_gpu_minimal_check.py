@@ -9,6 +9,7 @@ logprob. Each check prints `ok:` only when its own assertions held.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,15 @@ def test_cuda_without_a_gpu_says_so():
         pytest.skip("this machine has a GPU")
     out = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "no CUDA device" in out.stdout and "--device cpu" in out.stdout
+
+
+GPU_SCRIPTS = [ROOT / "scripts" / "gpu_check.sh", ROOT / "scripts" / "gpu_check_minimal.sh"]
+
+
+@pytest.mark.parametrize("script", GPU_SCRIPTS, ids=[p.name for p in GPU_SCRIPTS])
+def test_gpu_check_scripts_are_clean_shell(script: Path):
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (apt-get install -y shellcheck; .ci/run installs it)")
+    out = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
