@@ -85,15 +85,23 @@ def minibatch_counts(samples: StepSamples, mini: list[int]) -> dict[str, int]:
 
 
 def pack_micro_batches(
-    token_counts: list[int], budget: int, group_ids: list[int] | None = None
+    token_counts: list[int], budget: int, group_ids: list[int] | None = None, *, longest_first: bool = False
 ) -> list[list[int]]:
-    """Greedy, order-preserving packing into micro-batches of at most `budget` padded tokens.
+    """Greedy packing into micro-batches of at most `budget` padded tokens (the one packer of the project).
 
     The cost of a micro-batch is ``len(batch) * max(tokens)`` (what padding makes it). With `group_ids`, a
     prompt's samples always share a micro-batch (whole-group objectives such as DRPO need that), so one
-    over-budget group, like one over-long sample, gets a micro-batch of its own.
+    over-budget group, like one over-long sample, gets a micro-batch of its own. Order is preserved, unless
+    `longest_first` (single samples only): then similar lengths share a micro-batch and padding is small (SFT).
     """
-    units = group_slices(group_ids) if group_ids is not None else [[i] for i in range(len(token_counts))]
+    if budget < 1:
+        raise ValueError(f"micro_batch_tokens must be >= 1, got {budget}")
+    if group_ids is not None:
+        units = group_slices(group_ids)
+    elif longest_first:
+        units = [[i] for i in sorted(range(len(token_counts)), key=lambda i: -token_counts[i])]
+    else:
+        units = [[i] for i in range(len(token_counts))]
     batches: list[list[int]] = []
     current: list[int] = []
     longest = 0

@@ -175,7 +175,7 @@ def old_logprobs(parts: RunParts, samples: StepSamples) -> None:
     shards, work = score_work(samples, world, parts.recipe.learner.micro_batch_tokens)
     outs = parts.learners.score(work, entropy=stages.needs_old_entropy, reference=stages.needs_reference)
     samples.old_logprobs, samples.old_entropy, samples.ref_logprobs = gather_scores(
-        len(samples), shards, outs, entropy=stages.needs_old_entropy, reference=stages.needs_reference
+        len(samples), shards, work, outs
     )
 
 

@@ -3,14 +3,14 @@
 Two kinds of work go to the learner ranks: scoring (old/reference logprobs, entropy) over the whole step, and
 `updates_per_step` optimizer updates, each over a mini-batch of whole groups split across every rank. Every
 rank gets the same number of micro-batches (collectives must line up), and every mini-batch carries its global
-counts (tokens, sequences, groups) so that the loss does not depend on the layout.
+counts (tokens, sequences, groups) so that the loss does not depend on the layout. What travels to a rank is a
+`rlvr.learner.work.LearnerBatch` (packed tensors plus offsets); scores come back packed the same way.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from rlvr.batch import StepSamples, group_slices, minibatch_counts, plan_micro_batches, split_groups
+from rlvr.learner.work import LearnerBatch, ScoredTokens, unpack
 
 
 def rank_shards(samples: StepSamples, world: int, indices: list[int] | None = None) -> list[list[int]]:
@@ -27,48 +27,52 @@ def micro_plan(samples: StepSamples, shards: list[list[int]], budget: int) -> li
     return plan_micro_batches(tokens, budget, groups)
 
 
-def score_work(samples: StepSamples, world: int, budget: int) -> tuple[list[list[int]], list[dict[str, Any]]]:
-    """The shards and, per rank, what it scores: prompt and response ids and its micro-batches."""
+def score_work(samples: StepSamples, world: int, budget: int) -> tuple[list[list[int]], list[LearnerBatch]]:
+    """The shards and, per rank, the batch it scores: prompt and response tokens and its micro-batches."""
     shards = rank_shards(samples, world)
     plans = micro_plan(samples, shards, budget)
-    payload = [
-        {
-            "prompt_ids": [samples.prompt_ids[i] for i in shard],
-            "response_ids": [samples.response_ids[i] for i in shard],
-            "micro_batches": plan,
-        }
+    work = [
+        LearnerBatch.build(
+            [samples.prompt_ids[i] for i in shard],
+            [samples.response_ids[i] for i in shard],
+            micro_batches=plan,
+        )
         for shard, plan in zip(shards, plans)
     ]
-    return shards, payload
+    return shards, work
 
 
 def gather_scores(
-    n: int, shards: list[list[int]], outs: list[dict[str, Any]], *, entropy: bool, reference: bool
+    n: int, shards: list[list[int]], work: list[LearnerBatch], outs: list[ScoredTokens]
 ) -> tuple[list, list, list]:
-    """Per-sample old logprobs, old entropy and reference logprobs, back in step order from the ranks."""
+    """Per-sample old logprobs, old entropy and reference logprobs (ragged lists, [] when not scored), back
+    in step order from the ranks' packed results."""
     old_lp: list = [None] * n
-    old_ent: list = [None] * n if entropy else []
-    ref_lp: list = [None] * n if reference else []
-    for shard, out in zip(shards, outs):
-        for k, i in enumerate(shard):
-            old_lp[i] = out["old_logprobs"][k]
-            if entropy:
-                old_ent[i] = out["old_entropy"][k]
-            if reference:
-                ref_lp[i] = out["ref_logprobs"][k]
+    old_ent: list = [None] * n if outs and outs[0].old_entropy_R is not None else []
+    ref_lp: list = [None] * n if outs and outs[0].ref_logprobs_R is not None else []
+    for shard, batch, out in zip(shards, work, outs):
+        for target, values in (
+            (old_lp, out.old_logprobs_R),
+            (old_ent, out.old_entropy_R),
+            (ref_lp, out.ref_logprobs_R),
+        ):
+            if values is None:
+                continue
+            for i, row in zip(shard, unpack(values, batch.response_offsets_N1)):
+                target[i] = row
     return old_lp, old_ent, ref_lp
 
 
 def update_work(
     samples: StepSamples, world: int, updates: int, budget: int, group_size: int
-) -> list[list[dict[str, Any]]]:
+) -> list[list[LearnerBatch]]:
     """Per rank, one payload per optimizer update: `updates` mini-batches of whole groups across all ranks.
 
     With too few groups (dynamic sampling) there are fewer, smaller updates; every rank still gets whole groups.
     """
     groups = group_slices(samples.group_ids)
     per_update = max(len(groups) // updates // world * world, world)
-    per_rank: list[list[dict[str, Any]]] = [[] for _ in range(world)]
+    per_rank: list[list[LearnerBatch]] = [[] for _ in range(world)]
     for u in range(0, len(groups), per_update):
         mini = [i for g in groups[u : u + per_update] for i in g]
         shards = rank_shards(samples, world, mini)
@@ -81,26 +85,30 @@ def update_work(
 
 def shard_payload(
     samples: StepSamples, shard: list[int], plan: list[list[int]], counts: dict[str, int], group_size: int
-) -> dict[str, Any]:
-    """What one rank needs for one mini-batch: its samples' tokens and per-token inputs, plan and counts."""
+) -> LearnerBatch:
+    """What one rank needs for one mini-batch: its samples' tokens, per-token and per-sample inputs, its
+    micro-batches and the mini-batch's global counts."""
 
     def pick(values):
         return [values[i] for i in shard] if values else []
 
-    return {
-        "prompt_ids": pick(samples.prompt_ids),
-        "response_ids": pick(samples.response_ids),
+    per_token = {
         "old_logprobs": pick(samples.old_logprobs),
         "old_entropy": pick(samples.old_entropy),
         "ref_logprobs": pick(samples.ref_logprobs),
         "advantages": pick(samples.advantages),
-        "group_ids": pick(samples.group_ids),
-        "correct": pick(samples.correct),
-        "rewards": pick(samples.rewards),
-        "group_size": group_size,
-        "micro_batches": plan,
-        **counts,
     }
+    return LearnerBatch.build(
+        pick(samples.prompt_ids),
+        pick(samples.response_ids),
+        micro_batches=plan,
+        per_token=per_token,
+        group_ids=pick(samples.group_ids),
+        rewards=pick(samples.rewards),
+        correct=pick(samples.correct),
+        counts=counts,
+        group_size=group_size,
+    )
 
 
 def mean_over_ranks(outs: list[dict[str, float]]) -> dict[str, float]:

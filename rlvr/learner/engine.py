@@ -22,33 +22,18 @@ import random
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from rlvr.learner.dist import init_distributed
-from rlvr.learner.logprobs import compute_token_logprobs_and_entropy
+from rlvr.learner.logprobs import TokenOutputs, token_outputs
 from rlvr.learner.schedule import lr_multiplier
 from rlvr.learner.settings import LearnerSettings
 
 _CLIENT_KEY = "rlvr_client_state"
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-@dataclass
-class TokenOutputs:
-    """Per-token outputs aligned with ``input_ids`` (``[B, T]``).
-
-    ``logprobs[b, t] = log p(input_ids[b, t] | input_ids[b, :t])`` and ``entropy[b, t]`` is the
-    entropy of that predictive distribution, at positions where ``mask`` is True, and 0 elsewhere.
-    Position 0 is never predicted, so it is always False in ``mask``.
-    """
-
-    logprobs: torch.Tensor
-    entropy: torch.Tensor
-    mask: torch.Tensor
 
 
 # loss_fn(micro_batch, outputs) -> (loss summed over the micro-batch's units, metric sums)
@@ -201,28 +186,14 @@ class Learner:
         Returns:
             ``TokenOutputs`` with ``[B, T]`` float32 logprobs, entropy and the scored mask.
         """
-        input_ids = input_ids.to(self.device)
-        attention_mask = attention_mask.to(self.device)
-        score_mask = (attention_mask if response_mask is None else response_mask.to(self.device)).bool()
-        score_mask = score_mask & attention_mask.bool()
-        score_mask[:, 0] = False
-        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        logits = self.engine(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
-        ).logits
-        shifted = score_mask[:, 1:]
-        lp_N, ent_N = compute_token_logprobs_and_entropy(
-            logits[:, :-1][shifted],
-            input_ids[:, 1:][shifted],
+        return token_outputs(
+            self.engine,
+            input_ids.to(self.device),
+            attention_mask.to(self.device),
+            None if response_mask is None else response_mask.to(self.device),
             temperature=temperature,
             chunk_tokens=self.settings.logprob_chunk_tokens,
             entropy_grad=entropy_grad,
-        )
-        zeros = torch.zeros_like(score_mask, dtype=torch.float32)
-        return TokenOutputs(
-            logprobs=zeros.masked_scatter(score_mask, lp_N),
-            entropy=zeros.masked_scatter(score_mask, ent_N),
-            mask=score_mask,
         )
 
     # ----------------------------------------------------------------- training

@@ -1,6 +1,7 @@
-"""Token-budget packing of variable-length sequences into padded micro-batches.
+"""Supervised (SFT) micro-batches: samples packed by the project's one packer (``rlvr.batch``), then collated.
 
-The budget counts padded tokens (rows x longest row), because that is what a forward pass costs.
+The budget counts padded tokens (rows x longest row), because that is what a forward pass costs. RL batches
+travel as ``rlvr.learner.work.LearnerBatch`` instead.
 """
 
 from __future__ import annotations
@@ -8,38 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-
-def split_by_token_budget(
-    lengths: Sequence[int], micro_batch_tokens: int, *, sort: bool = True
-) -> list[list[int]]:
-    """Group sequence indices into micro-batches whose padded size fits ``micro_batch_tokens``.
-
-    Args:
-        lengths: Token length of each sequence.
-        micro_batch_tokens: Budget of ``rows * max_len`` per micro-batch. A sequence longer than the
-            budget gets a micro-batch of its own (it cannot be split without changing the math).
-        sort: Sort by length (longest first) so similar lengths share a micro-batch and padding is
-            small. The loss of a mini-batch is order-invariant, so this only changes speed.
-
-    Returns:
-        Lists of indices into ``lengths``; every index appears exactly once.
-    """
-    if micro_batch_tokens < 1:
-        raise ValueError(f"micro_batch_tokens must be >= 1, got {micro_batch_tokens}")
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i]) if sort else list(range(len(lengths)))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    current_max = 0
-    for idx in order:
-        new_max = max(current_max, lengths[idx])
-        if current and new_max * (len(current) + 1) > micro_batch_tokens:
-            batches.append(current)
-            current, new_max = [], lengths[idx]
-        current.append(idx)
-        current_max = new_max
-    if current:
-        batches.append(current)
-    return batches
+from rlvr.batch import pack_micro_batches
 
 
 def collate(samples: Sequence[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:
@@ -90,6 +60,7 @@ def collate(samples: Sequence[dict[str, Any]], pad_token_id: int) -> dict[str, A
 def make_micro_batches(
     samples: Sequence[dict[str, Any]], micro_batch_tokens: int, pad_token_id: int, *, sort: bool = True
 ) -> list[dict[str, Any]]:
-    """Pack samples under a token budget and collate each group (see ``split_by_token_budget``)."""
-    groups = split_by_token_budget([len(s["input_ids"]) for s in samples], micro_batch_tokens, sort=sort)
+    """Pack samples under a token budget (``rlvr.batch.pack_micro_batches``) and collate each micro-batch."""
+    lengths = [len(s["input_ids"]) for s in samples]
+    groups = pack_micro_batches(lengths, micro_batch_tokens, longest_first=sort)
     return [collate([samples[i] for i in g], pad_token_id) for g in groups]

@@ -1,7 +1,7 @@
 """One learner rank for RL: score sequences, run the policy update, hand out weights and state.
 
-``LearnerRank`` wraps the DeepSpeed ``Learner`` (``rlvr.learner.engine``) with the RL-specific parts: sample
-shards in, ``rlvr.algo`` loss per micro-batch, ragged lists out. ``rlvr.orchestrate.learner_group`` places one
+``LearnerRank`` wraps the DeepSpeed ``Learner`` (``rlvr.learner.engine``) with the RL-specific parts: packed
+``LearnerBatch`` shards in (``rlvr.learner.work``), ``rlvr.algo`` loss per micro-batch, packed tensors out. ``rlvr.orchestrate.learner_group`` places one
 per Ray actor. All ranks are driven in lock-step and receive the same number of micro-batches (empty ones run
 as zero-weight dummy passes), so every collective of ZeRO-2/3 lines up.
 """
@@ -18,8 +18,10 @@ from rlvr.algo.api import compute_policy_loss
 from rlvr.algo.contract import LossInputs, LossOutputs
 from rlvr.config.sections import LearnerConfig
 from rlvr.learner.engine import Learner
-from rlvr.learner.rl_tensors import from_padded, gather_response, pad_sequences, to_padded
+from rlvr.learner.logprobs import token_outputs
+from rlvr.learner.rl_tensors import gather_response
 from rlvr.learner.settings import LearnerSettings
+from rlvr.learner.work import LearnerBatch, MicroBatch, ScoredTokens
 
 
 def learner_settings(
@@ -46,12 +48,12 @@ def learner_settings(
     )
 
 
-def plan_normalisers(plan: dict[str, Any], world_size: int) -> dict[str, float]:
+def plan_normalisers(counts: dict[str, int], world_size: int) -> dict[str, float]:
     """`compute_policy_loss` normalisers for one rank's shard of a mini-batch: global counts / world size.
 
     A rank sums its micro-batch gradients and DeepSpeed averages over ranks, so dividing each call by
     global / world makes the update that of one call over the whole mini-batch (docs/algorithms.md, "Layout
-    invariance"). A plan without a count (an older payload) leaves that normaliser to the call's own count.
+    invariance"). A count that is absent leaves that normaliser to the call's own count.
     """
     keys = (
         ("token_normaliser", "global_tokens"),
@@ -59,71 +61,53 @@ def plan_normalisers(plan: dict[str, Any], world_size: int) -> dict[str, float]:
         ("question_normaliser", "global_questions"),
         ("positive_token_normaliser", "global_correct_tokens"),
     )
-    return {arg: plan[key] / world_size for arg, key in keys if plan.get(key) is not None}
-
-
-def micro_batch(plan: dict[str, Any], idx: list[int], pad_id: int) -> dict[str, Any]:
-    """A `Learner.train_step` micro-batch: padded sequences plus the plan indices they came from."""
-    p = [plan["prompt_ids"][i] for i in idx]
-    r = [plan["response_ids"][i] for i in idx]
-    input_ids, attention, prompt_lens, response_mask = pad_sequences(p, r, pad_id)
-    full_mask = torch.zeros_like(attention)
-    for b, (pi, ri) in enumerate(zip(p, r)):
-        full_mask[b, len(pi) : len(pi) + len(ri)] = 1
-    return {
-        "input_ids": input_ids,
-        "attention_mask": attention,
-        "response_mask": full_mask,
-        "prompt_lens": prompt_lens,
-        "response_width": response_mask.shape[1],
-        "indices": idx,
-    }
+    return {arg: counts[key] / world_size for arg, key in keys if counts.get(key) is not None}
 
 
 def loss_inputs(
-    plan: dict[str, Any], mb: dict[str, Any], logprobs_BL: torch.Tensor, entropy_BL: torch.Tensor | None
+    batch: LearnerBatch, mb: MicroBatch, logprobs_BL: torch.Tensor, entropy_BL: torch.Tensor | None
 ) -> LossInputs:
     """The loss contract of one micro-batch from the model's sequence-aligned [B,L] logprobs / entropy."""
-    idx, width = mb["indices"], mb["response_width"]
     dev = logprobs_BL.device
-    prompt_lens = mb["prompt_lens"].to(dev)
-    mask = to_padded([[1.0] * len(plan["response_ids"][i]) for i in idx], width).to(dev)
+    prompt_lens = mb.prompt_lens_B.to(dev)
 
-    def padded(key):
-        rows = plan.get(key) or []
-        return to_padded([rows[i] for i in idx], width).to(dev) if rows else None
+    def padded(name):
+        values = batch.padded(name, mb)
+        return None if values is None else values.to(dev)
 
-    def per_sample(key, dtype):
-        rows = plan.get(key) or []
-        return torch.tensor([rows[i] for i in idx], dtype=dtype, device=dev) if rows else None
+    def per_sample(name):
+        values = batch.per_sample(name, mb)
+        return None if values is None else values.to(dev)
 
     return LossInputs(
-        logprobs=gather_response(logprobs_BL, prompt_lens, width),
+        logprobs=gather_response(logprobs_BL, prompt_lens, mb.width),
         old_logprobs=padded("old_logprobs"),
-        response_mask=mask,
+        response_mask=mb.response_mask_BT.to(dev),
         advantages=padded("advantages"),
         ref_logprobs=padded("ref_logprobs"),
-        entropy=gather_response(entropy_BL, prompt_lens, width) if entropy_BL is not None else None,
+        entropy=gather_response(entropy_BL, prompt_lens, mb.width) if entropy_BL is not None else None,
         old_entropy=padded("old_entropy"),
-        group_ids=per_sample("group_ids", torch.long),
-        correct=per_sample("correct", torch.bool),
-        rewards=per_sample("rewards", torch.float32),
-        group_size=plan.get("group_size"),
+        group_ids=per_sample("group_ids"),
+        correct=per_sample("correct"),
+        rewards=per_sample("rewards"),
+        group_size=batch.group_size,
     )
 
 
 def micro_batch_loss(
     spec: dict[str, Any],
-    plan: dict[str, Any],
-    mb: dict[str, Any],
+    batch: LearnerBatch,
+    mb: MicroBatch,
     logprobs_BL: torch.Tensor,
     entropy_BL: torch.Tensor | None,
     world_size: int,
     generator: torch.Generator | None = None,
 ) -> LossOutputs:
-    """The loss one rank backpropagates for one micro-batch of its shard (`plan`) of a mini-batch."""
-    inputs = loss_inputs(plan, mb, logprobs_BL, entropy_BL)
-    return compute_policy_loss(spec, inputs, generator=generator, **plan_normalisers(plan, world_size))
+    """The loss one rank backpropagates for one micro-batch of its shard (`batch`) of a mini-batch."""
+    inputs = loss_inputs(batch, mb, logprobs_BL, entropy_BL)
+    return compute_policy_loss(
+        spec, inputs, generator=generator, **plan_normalisers(batch.counts, world_size)
+    )
 
 
 # Metrics that are this call's share of a mini-batch total (they carry the global normalisers): summed over
@@ -186,100 +170,101 @@ class LearnerRank:
 
     # ---- forward passes ---------------------------------------------------------------------------------
 
-    def _forward(self, prompt_ids, response_ids, *, with_entropy: bool, model=None):
-        """Response-aligned [B,T] logprobs and entropy (float32) and the [B,T] response mask."""
-        input_ids, attention, prompt_lens, response_mask = pad_sequences(
-            prompt_ids, response_ids, self.pad_id
-        )
+    def _forward(self, mb: MicroBatch, *, with_entropy: bool, model: Any = None):
+        """Response-aligned [B,T] float32 logprobs (and entropy) of a micro-batch, under the policy or `model`."""
         dev = self.learner.device
         if model is None:
-            full_mask = torch.zeros_like(attention)
-            for b, (p, r) in enumerate(zip(prompt_ids, response_ids)):
-                full_mask[b, len(p) : len(p) + len(r)] = 1
             out = self.learner.token_logprobs_and_entropy(
-                input_ids, attention, full_mask, entropy_grad=with_entropy
+                mb.input_ids_BL, mb.attention_BL, mb.score_mask_BL, entropy_grad=with_entropy
             )
-            logprobs_BL, entropy_BL = out.logprobs, out.entropy
-        else:
-            logits = model(input_ids=input_ids.to(dev), attention_mask=attention.to(dev)).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            logprobs_BL = torch.nn.functional.pad(
-                torch.gather(logp, -1, input_ids[:, 1:].to(dev).unsqueeze(-1)).squeeze(-1), (1, 0)
+        else:  # the frozen reference model, through the same chunked routine
+            out = token_outputs(
+                model,
+                mb.input_ids_BL.to(dev),
+                mb.attention_BL.to(dev),
+                mb.score_mask_BL.to(dev),
+                chunk_tokens=self.learner.settings.logprob_chunk_tokens,
             )
-            entropy_BL = None
-        width = response_mask.shape[1]
-        logprobs = gather_response(logprobs_BL, prompt_lens.to(dev), width)
-        entropy = gather_response(entropy_BL, prompt_lens.to(dev), width) if with_entropy else None
-        return logprobs, entropy, response_mask.to(dev)
+        prompt_lens = mb.prompt_lens_B.to(dev)
+        logprobs = gather_response(out.logprobs, prompt_lens, mb.width)
+        entropy = gather_response(out.entropy, prompt_lens, mb.width) if with_entropy else None
+        return logprobs, entropy
 
     @torch.no_grad()
-    def score(self, shard: dict[str, Any], *, entropy: bool, reference: bool) -> dict[str, Any]:
-        """Old logprobs (+ entropy, + reference logprobs) of this rank's samples, as ragged lists.
+    def score(self, batch: LearnerBatch, *, entropy: bool, reference: bool) -> ScoredTokens:
+        """Old logprobs (+ entropy, + reference logprobs) of this rank's samples, packed like the responses.
 
-        `shard["micro_batches"]` (the same count on every rank) is the plan; an empty one is a dummy pass.
+        `batch.micro_batches` (the same count on every rank) is the plan; an empty one is a dummy pass.
         """
-        prompts, responses = shard["prompt_ids"], shard["response_ids"]
-        out: dict[str, list] = {
-            "old_logprobs": [None] * len(prompts),
-            "old_entropy": [None] * len(prompts) if entropy else [],
-            "ref_logprobs": [None] * len(prompts) if reference else [],
-        }
+        n_tokens = len(batch.response_ids_R)
+        out = ScoredTokens(
+            old_logprobs_R=torch.zeros(n_tokens),
+            old_entropy_R=torch.zeros(n_tokens) if entropy else None,
+            ref_logprobs_R=torch.zeros(n_tokens) if reference else None,
+        )
         self.learner.engine.eval()
-        for batch in shard["micro_batches"]:
-            idx = batch or [0]
-            p = [prompts[i] for i in idx] if prompts else [[self.pad_id, self.pad_id]]
-            r = [responses[i] for i in idx] if prompts else [[self.pad_id]]
-            lp, ent, _ = self._forward(p, r, with_entropy=entropy)
-            ref_lp = self._forward(p, r, with_entropy=False, model=self.reference)[0] if reference else None
-            for k, i in enumerate(batch):
-                n = len(responses[i])
-                out["old_logprobs"][i] = from_padded(lp[k : k + 1], [n])[0]
-                if entropy:
-                    out["old_entropy"][i] = from_padded(ent[k : k + 1], [n])[0]
-                if reference:
-                    out["ref_logprobs"][i] = from_padded(ref_lp[k : k + 1], [n])[0]
+        for idx in batch.micro_batches:
+            mb = batch.micro(idx, self.pad_id)
+            lp, ent = self._forward(mb, with_entropy=entropy)
+            ref_lp = self._forward(mb, with_entropy=False, model=self.reference)[0] if reference else None
+            if mb.dummy:
+                continue
+            batch.place(out.old_logprobs_R, lp, mb)
+            if entropy:
+                batch.place(out.old_entropy_R, ent, mb)
+            if reference:
+                batch.place(out.ref_logprobs_R, ref_lp, mb)
         self.learner.engine.train()
         return out
 
     @torch.no_grad()
     def probe(self, prompt_ids: list[list[int]], response_ids: list[list[int]]) -> list[list[float]]:
         """Logprobs of fixed probe sequences under the current weights (every rank runs it)."""
+        batch = LearnerBatch.build(prompt_ids, response_ids, micro_batches=[list(range(len(prompt_ids)))])
         self.learner.engine.eval()
-        lp, _, _ = self._forward(prompt_ids, response_ids, with_entropy=False)
+        lp, _ = self._forward(batch.micro(batch.micro_batches[0], self.pad_id), with_entropy=False)
         self.learner.engine.train()
-        return from_padded(lp, [len(r) for r in response_ids])
+        return [row[:n] for row, n in zip(lp.double().cpu().tolist(), batch.response_lengths())]
 
     # ---- the policy update --------------------------------------------------------------------------------
 
-    def update(self, plans: list[dict[str, Any]], *, spec: dict[str, Any], step: int) -> dict[str, float]:
-        """One optimizer update per plan (this rank's shard of one mini-batch, with its micro-batches).
+    def update(self, batches: list[LearnerBatch], *, spec: dict[str, Any], step: int) -> dict[str, float]:
+        """One optimizer update per batch (this rank's shard of one mini-batch, with its micro-batches).
 
-        Each plan carries its mini-batch's global counts (`plan_normalisers`), so every mode normalises by the
+        Each batch carries its mini-batch's global counts (`plan_normalisers`), so every mode normalises by the
         whole mini-batch across ranks: the per-rank normaliser is global / world, and DeepSpeed's gradient
-        averaging over ranks completes the sum. An empty micro-batch (ranks must run
-        the same count) is a zero-weight pass over one real sample.
+        averaging over ranks completes the sum. An empty micro-batch (ranks must run the same count) is a
+        zero-weight pass over one real sample.
         """
         entropy_grad = bool(spec.get("entropy_coef"))
         sums: dict[str, float] = {}
-        for plan in plans:
-            real = max(sum(1 for b in plan["micro_batches"] if b), 1)
+        for batch in batches:
+            real = max(sum(1 for b in batch.micro_batches if b), 1)
 
-            def loss_fn(mb, outputs, plan=plan, real=real):
+            def loss_fn(mb, outputs, batch=batch, real=real):
+                micro = mb["micro"]
                 out = micro_batch_loss(
-                    spec, plan, mb, outputs.logprobs, outputs.entropy, self.world_size, self.generator
+                    spec, batch, micro, outputs.logprobs, outputs.entropy, self.world_size, self.generator
                 )
-                if mb["dummy"]:
+                if micro.dummy:
                     return out.loss * 0.0, {}
                 return out.loss, call_metrics(out.metrics, real)
 
-            micro = [
-                {**micro_batch(plan, batch or [0], self.pad_id), "dummy": not batch}
-                for batch in plan["micro_batches"]
-            ]
+            micro = []
+            for idx in batch.micro_batches:
+                mb = batch.micro(idx, self.pad_id)
+                micro.append(
+                    {
+                        "input_ids": mb.input_ids_BL,
+                        "attention_mask": mb.attention_BL,
+                        "response_mask": mb.score_mask_BL,
+                        "micro": mb,
+                    }
+                )
             result = self.learner.train_step(micro, loss_fn, normalizer=1.0, entropy_grad=entropy_grad)
             for key, value in result.items():
                 if key != "loss":
-                    sums[key] = sums.get(key, 0.0) + float(value) / len(plans)
+                    sums[key] = sums.get(key, 0.0) + float(value) / len(batches)
         return {f"learner/{k}": v for k, v in sums.items()}
 
     # ---- weights and state -------------------------------------------------------------------------------

@@ -1,34 +1,14 @@
-"""Sequences → padded tensors for a causal LM, and back to the response part.
+"""Response-aligned tensors: from sequence-aligned ``[B, L]`` values, and between ragged lists and ``[B, T]``.
 
-Layout: every sample is ``prompt + response`` left-aligned in an ``[B, L]`` tensor (right padding), so
-response token ``j`` of sample ``b`` sits at position ``prompt_len[b] + j``. Response-aligned tensors are
-``[B, T]`` with ``T = max response length``; ragged per-sample lists travel between driver and ranks.
+Layout: every sample is ``prompt + response`` left-aligned in an ``[B, L]`` tensor (right padding, built by
+``rlvr.learner.work.LearnerBatch.micro``), so response token ``j`` of sample ``b`` sits at position
+``prompt_len[b] + j``. Response-aligned tensors are ``[B, T]`` with ``T = max response length``.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-
-
-def pad_sequences(
-    prompt_ids: list[list[int]], response_ids: list[list[int]], pad_id: int
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Return input_ids [B,L], attention_mask [B,L], prompt_lens [B], response_mask [B,T]."""
-    lengths = [len(p) + len(r) for p, r in zip(prompt_ids, response_ids)]
-    width = max(lengths, default=1)
-    resp_width = max((len(r) for r in response_ids), default=0)
-    batch = len(prompt_ids)
-    input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
-    attention = torch.zeros((batch, width), dtype=torch.long)
-    response_mask = torch.zeros((batch, max(resp_width, 1)), dtype=torch.float32)
-    for b, (p, r) in enumerate(zip(prompt_ids, response_ids)):
-        seq = list(p) + list(r)
-        input_ids[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        attention[b, : len(seq)] = 1
-        response_mask[b, : len(r)] = 1.0
-    prompt_lens = torch.tensor([len(p) for p in prompt_ids], dtype=torch.long)
-    return input_ids, attention, prompt_lens, response_mask
 
 
 def gather_response(values_BL: Tensor, prompt_lens_B: Tensor, resp_width: int) -> Tensor:

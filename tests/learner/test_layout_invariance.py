@@ -35,7 +35,7 @@ import torch
 from rlvr import loop
 from rlvr.algo import compute_advantages
 from rlvr.batch import StepSamples
-from rlvr.learner.rank import call_metrics, micro_batch, micro_batch_loss
+from rlvr.learner.rank import call_metrics, micro_batch_loss
 
 VOCAB, HIDDEN, GROUP = 23, 8, 4
 PAD = 0
@@ -161,12 +161,12 @@ class GradLearners:
         total = [torch.zeros_like(p) for p in params]
         for rank_plans in per_rank:
             (plan,) = rank_plans  # updates_per_step = 1
-            self.micro_batch_sizes.append([len(b) for b in plan["micro_batches"]])
+            self.micro_batch_sizes.append([len(b) for b in plan.micro_batches])
             rank_grad = [torch.zeros_like(p) for p in params]
-            real = max(sum(1 for b in plan["micro_batches"] if b), 1)
-            for batch in plan["micro_batches"]:
-                mb = micro_batch(plan, batch or [0], PAD)
-                lp, ent = self.model(mb["input_ids"])
+            real = max(sum(1 for b in plan.micro_batches if b), 1)
+            for batch in plan.micro_batches:
+                mb = plan.micro(batch, PAD)
+                lp, ent = self.model(mb.input_ids_BL)
                 out = micro_batch_loss(spec, plan, mb, lp, ent, self.world_size, torch.Generator())
                 loss = out.loss * 0.0 if not batch else out.loss
                 if batch:  # the learner logs the ranks' mean of these per-rank sums

@@ -7,22 +7,23 @@ import math
 import pytest
 import torch
 
+from rlvr.batch import pack_micro_batches
 from rlvr.learner.logprobs import compute_token_logprobs_and_entropy
-from rlvr.learner.packing import collate, make_micro_batches, split_by_token_budget
+from rlvr.learner.packing import collate, make_micro_batches
 from rlvr.learner.schedule import lr_multiplier
 from rlvr.learner.settings import LearnerSettings
 
 
-def test_split_by_token_budget_covers_all_and_respects_budget():
+def test_longest_first_packing_covers_all_and_respects_budget():
     lengths = [5, 30, 7, 12, 12, 3, 40, 8]
-    groups = split_by_token_budget(lengths, micro_batch_tokens=48)
-    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    groups = pack_micro_batches(lengths, 48, longest_first=True)
+    assert groups == [[6], [1], [3, 4, 7, 2], [0, 5]]  # 40 | 30 (30+12 > 48) | 12,12,8,7 (4 x 12) | 5,3
     for g in groups:
         assert len(g) == 1 or max(lengths[i] for i in g) * len(g) <= 48
-    assert split_by_token_budget([100, 2], 10) == [[0], [1]]
-    assert split_by_token_budget([3, 3, 3], 9, sort=False) == [[0, 1, 2]]
-    with pytest.raises(ValueError):
-        split_by_token_budget([1], 0)
+    assert pack_micro_batches([100, 2], 10, longest_first=True) == [[0], [1]]
+    assert pack_micro_batches([3, 3, 3], 9) == [[0, 1, 2]]
+    with pytest.raises(ValueError, match="micro_batch_tokens must be >= 1"):
+        pack_micro_batches([1], 0)
 
 
 def test_collate_pads_right_and_keeps_scalars():

@@ -15,8 +15,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import torch
+
 from rlvr.checkpoint.manager import CheckpointManager
 from rlvr.config import Recipe
+from rlvr.learner.work import ScoredTokens
 from rlvr.metrics_log import MetricsLogger
 from rlvr.orchestrate.weight_sync import SyncStats
 from rlvr.parts import RunParts
@@ -81,21 +84,21 @@ class FakeLearners:
 
     def score(self, work, *, entropy, reference):
         self.calls.append(("score", self.version))
-        out = {"old_logprobs": [[-0.5 + self.drift] * len(r) for r in work[0]["response_ids"]]}
-        if entropy:
-            out["old_entropy"] = [[1.0] * len(r) for r in work[0]["response_ids"]]
-        if reference:
-            out["ref_logprobs"] = [[-0.5] * len(r) for r in work[0]["response_ids"]]
-        return [out]
+        n = len(work[0].response_ids_R)
+        return [
+            ScoredTokens(
+                old_logprobs_R=torch.full((n,), -0.5 + self.drift),
+                old_entropy_R=torch.ones(n) if entropy else None,
+                ref_logprobs_R=torch.full((n,), -0.5) if reference else None,
+            )
+        ]
 
     def update(self, work, spec, step):
         self.calls.append(("update", step, len(work[0])))
         self.version += 1
         if self.on_update is not None:
             self.on_update(step)
-        return [
-            {"learner/grad_norm": 1.0, "learner/samples": float(sum(len(w["response_ids"]) for w in work[0]))}
-        ]
+        return [{"learner/grad_norm": 1.0, "learner/samples": float(sum(len(b) for b in work[0]))}]
 
     def publish_weights(self, timeout=None):
         self.calls.append(("publish", self.version))
