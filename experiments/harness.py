@@ -263,6 +263,21 @@ def collect(comp: Comparison, seeds: Sequence[int], root: Path) -> dict[str, Any
             "curves": curves,
             "wall_s_mean": sum(walls) / len(walls),
         }
+    base = out["arms"].get(comp.baseline.name)
+    for name, arm in out["arms"].items():
+        if base is not None and name != comp.baseline.name:
+            arm["paired_diff"] = paired_diff(base["per_seed"], arm["per_seed"])
+    return out
+
+
+def paired_diff(base: dict[str, dict[str, float]], method: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Method minus baseline per seed (the arms of one seed share the sampling seed, so early steps see the
+    same prompts and much of the run-to-run noise cancels), with its mean and sd over the seeds both ran."""
+    out = {}
+    for label, values in method.items():
+        diffs = {s: v - base[label][s] for s, v in values.items() if s in base.get(label, {})}
+        mean, sd = mean_sd(list(diffs.values()))
+        out[label] = {"per_seed": diffs, "mean": mean, "sd": sd, "n": len(diffs)}
     return out
 
 
@@ -294,15 +309,15 @@ def _mean_curve(runs: Sequence[tuple[list[int], list[float]]]) -> dict[str, list
 # ---- tables and plots -----------------------------------------------------------------------------------
 
 
-def fmt(mean: float, sd: float) -> str:
+def fmt(mean: float, sd: float, sign: bool = False) -> str:
     if not math.isfinite(mean):
         return "n/a"
     digits = 3 if abs(mean) < 10 else 1
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+    return f"{mean:{'+' if sign else ''}.{digits}f} ± {sd:.{digits}f}"
 
 
 def table_rows(result: dict[str, Any]) -> list[list[str]]:
-    """Rows (method, metric, GRPO mean ± sd, method mean ± sd, seeds, steps, wall time) of one comparison."""
+    """Rows (method, metric, baseline and method mean ± sd, paired difference, seeds, steps, wall) of a comparison."""
     arms = result["arms"]
     base = arms.get(result["baseline"])
     rows = []
@@ -311,6 +326,7 @@ def table_rows(result: dict[str, Any]) -> list[list[str]]:
             continue
         for label, stats in arm["summary"].items():
             b = base["summary"][label] if base else {"mean": float("nan"), "sd": float("nan")}
+            d = arm.get("paired_diff", {}).get(label, {"mean": float("nan"), "sd": float("nan")})
             seeds = f"{len(base['seeds']) if base else 0} / {len(arm['seeds'])}"
             wall = f"{(base or arm)['wall_s_mean'] / 60:.1f} / {arm['wall_s_mean'] / 60:.1f} min"
             rows.append(
@@ -319,6 +335,7 @@ def table_rows(result: dict[str, Any]) -> list[list[str]]:
                     label,
                     fmt(b["mean"], b["sd"]),
                     fmt(stats["mean"], stats["sd"]),
+                    fmt(d["mean"], d["sd"], sign=True),
                     seeds,
                     str(result["steps"]),
                     wall,
@@ -327,13 +344,23 @@ def table_rows(result: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-TABLE_HEADER = ["method", "metric", "baseline", "method", "seeds (base / method)", "steps", "wall / run"]
+TABLE_HEADER = [
+    "method",
+    "metric",
+    "baseline",
+    "method",
+    "paired diff",
+    "seeds (base / method)",
+    "steps",
+    "wall / run",
+]
 
 
 def markdown_table(result: dict[str, Any]) -> str:
     header = [*TABLE_HEADER]
     header[2] = f"{result['baseline']} mean ± sd"
     header[3] = "method mean ± sd"
+    header[4] = "method − baseline, same seed"
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(result)]
     return "\n".join(lines)

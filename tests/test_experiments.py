@@ -97,7 +97,11 @@ def test_aggregate_table_and_plot_from_fake_runs(tmp_path, monkeypatch):
     assert result["arms"]["m"]["summary"]["nonzero"]["mean"] == pytest.approx(0.75)
     assert result["arms"]["base"]["curves"]["entropy/mean"]["mean"] == [1.0, 2.0, 3.0]
     table = harness.markdown_table(result)
-    assert "| m | final acc | 0.300 ± 0.141 | 0.800 ± 0.141 | 2 / 2 | 3 | 1.0 / 2.0 min |" in table
+    assert (
+        "| m | final acc | 0.300 ± 0.141 | 0.800 ± 0.141 | +0.500 ± 0.000 | 2 / 2 | 3 | 1.0 / 2.0 min |"
+        in table
+    )
+    assert result["arms"]["m"]["paired_diff"]["ent sd"]["per_seed"] == {"0": -1.0, "1": -1.0}
     png = harness.plot(result, comp.curves, tmp_path / "fake.png")
     assert png.stat().st_size > 1000
     written = json.loads(harness.write_results(result).read_text())
