@@ -57,8 +57,10 @@ def check_device(recipe: Recipe, *, device_count: Callable[[], int] | None = Non
 
     Raises:
         StartupError: ``device: cuda`` without a usable CUDA device; GPU actors that reserve no GPU; GPUs
-            reserved on a machine that runs on CPU; or, for the one-machine Ray cluster ``rlvr train`` starts
-            when ``resources.ray_address`` is unset, more GPUs than this machine has (Ray would wait forever).
+            reserved on a machine that runs on CPU; colocated placement on CUDA with the collective (NCCL)
+            weight push (NCCL cannot put two members of a group on one GPU); or, for the one-machine Ray
+            cluster ``rlvr train`` starts when ``resources.ray_address`` is unset, more GPUs than this machine
+            has (Ray would wait forever).
     """
     from rlvr import devices
 
@@ -87,6 +89,8 @@ def check_device(recipe: Recipe, *, device_count: Callable[[], int] | None = Non
                 f"resources.{key}=0 on device: cuda: an actor that reserves no GPU gets none from Ray; reserve "
                 "1 per actor (a fraction when colocated, e.g. 0.5)"
             )
+    if device == "cuda":
+        _check_one_process_per_gpu(recipe, rollout_gpus)
     if device == "cuda" and res.ray_address is None and needed > count + 1e-9:
         raise StartupError(
             f"resources: {split} = {needed:g} GPUs, but this machine has {count} and resources.ray_address is "
@@ -95,6 +99,31 @@ def check_device(recipe: Recipe, *, device_count: Callable[[], int] | None = Non
             "rollout.num_workers"
         )
     return device
+
+
+def _check_one_process_per_gpu(recipe: Recipe, rollout_gpus: float) -> None:
+    """NCCL refuses two members of one group on the same GPU: the learner ranks' group, and the weight push's
+    group of learner rank 0 and every rollout engine (the collective transport). Fractional GPUs (and so
+    colocated placement) would let Ray put two of them on one GPU.
+    """
+    res, ranks = recipe.resources, recipe.learner.num_ranks
+    collective = recipe.rollout.sync.transport != "object_store"
+    if collective and res.placement == "colocated":
+        raise StartupError(
+            "resources.placement: colocated on device: cuda: the weight push is an NCCL broadcast from learner "
+            "rank 0 into every rollout engine, and NCCL refuses two processes of one group on the same GPU "
+            "(colocated actors share GPUs); set resources.placement=disaggregated"
+        )
+    fractional = [("gpus_per_learner", res.gpus_per_learner)] if ranks > 1 or collective else []
+    if collective:
+        fractional.append(("gpus_per_rollout_worker", rollout_gpus))
+    for key, gpus in fractional:
+        if gpus != int(gpus):
+            raise StartupError(
+                f"resources.{key}={gpus:g} on device: cuda: NCCL (the learner ranks' collectives and the weight "
+                "push) needs one process per GPU, and fractional GPUs let Ray put two on one GPU; reserve whole "
+                "GPUs"
+            )
 
 
 def resolve_model_dir(recipe: Recipe, recipe_dir: Path, *, build: bool = True) -> str | None:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every GPU check of this repository, on a machine with CUDA and the gpu extra (pip install -e '.[gpu,dev]'):
 #   bash scripts/gpu_check.sh            # a few minutes; exit 0 when every check passed
-# 1. the gpu-marked tests (tests/gpu): two GRPO steps on CUDA with the NCCL weight push, disaggregated (needs
-#    2 GPUs) and colocated, and the bf16 sync probe;
+# 1. the gpu-marked tests (tests/gpu): two GRPO steps on CUDA with the NCCL weight push and the bf16 sync probe
+#    (a learner and a rollout worker on a GPU each: 2 GPUs), colocated placement refused in one line;
 # 2. `device: cuda` start-up of the real-model recipes (tests/test_cuda_startup.py) on a real GPU;
 # 3. scripts/gpu_minimal_check.py: tests/algo on CUDA, the weight group into a plain HF model, a learner update.
 # Set PYTHON to choose the interpreter (default: .venv/bin/python if present, else python).

@@ -131,6 +131,21 @@ def test_2x8_recipe_on_one_machine_is_refused(local_inputs, monkeypatch):
             8,
             "rollout",
         ),
+        (
+            [
+                "device=cuda",
+                "resources.placement=colocated",
+                "resources.gpus_per_learner=0.5",
+                "resources.gpus_per_rollout_worker=0.5",
+            ],
+            1,
+            "resources.placement: colocated on device: cuda: .* NCCL refuses two processes",
+        ),
+        (
+            ["device=cuda", "resources.gpus_per_learner=1", "resources.gpus_per_rollout_worker=0.5"],
+            1,
+            "resources.gpus_per_rollout_worker=0.5 on device: cuda: NCCL",
+        ),
     ],
 )
 def test_device_refusals_name_the_key(overrides, gpus, expected):

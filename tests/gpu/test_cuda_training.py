@@ -1,5 +1,7 @@
-"""The whole stack on CUDA: two GRPO steps with the NCCL weight push, disaggregated and colocated, and the bf16
-sync probe. Marked `gpu`: skipped without a CUDA device (tests/conftest.py); scripts/gpu_check.sh runs them.
+"""The whole stack on CUDA: two GRPO steps with the NCCL weight push (disaggregated: learner and rollout worker on
+a GPU each, so 2 GPUs), the bf16 sync probe, and colocated placement refused at start-up in one line (NCCL cannot
+put learner rank 0 and an engine that share a GPU into one group). Marked `gpu`: skipped without a CUDA device
+(tests/conftest.py); scripts/gpu_check.sh runs them.
 
 The model is a random-init tiny Qwen2 written by `rlvr.tiny.model.init_random_model` (no hub, no build); a file
 reward (the share of digits in a completion) gives every group a non-uniform reward, so the update must move
@@ -90,16 +92,18 @@ def read_metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("placement", ["disaggregated", "colocated"])
-def test_two_grpo_steps_on_cuda(placement: str, tmp_path: Path, model: Path):
+needs_two_gpus = pytest.mark.skipif(
+    "cuda_devices() < 2",
+    reason="a learner and a rollout worker on a GPU each: NCCL cannot join two on one GPU",
+)
+
+
+@needs_two_gpus
+def test_two_grpo_steps_on_cuda(tmp_path: Path, model: Path):
     import torch
     from safetensors.torch import load_file
 
-    if placement == "disaggregated" and cuda_devices() < 2:
-        pytest.skip(
-            "disaggregated needs 2 GPUs: NCCL cannot join the learner and a rollout worker on one GPU"
-        )
-    out = rlvr_train(write_recipe(tmp_path, model, placement))
+    out = rlvr_train(write_recipe(tmp_path, model, "disaggregated"))
     assert out.returncode == 0, out.stderr[-4000:]
     assert "Traceback" not in out.stderr
     run = tmp_path / "run"
@@ -119,10 +123,11 @@ def test_two_grpo_steps_on_cuda(placement: str, tmp_path: Path, model: Path):
     assert changed > 0, "two updates on CUDA did not change the weights"
 
 
+@needs_two_gpus
 def test_bf16_sync_probe_is_within_its_tolerance_and_catches_a_bad_tolerance(tmp_path: Path, model: Path):
     """bf16 learner and bf16 vLLM agree within 5e-2 at every push; their kernels differ, so a fp32-grade
     tolerance (1e-6) stops the run at the start-up sync with the worker and the delta named."""
-    placement = "disaggregated" if cuda_devices() >= 2 else "colocated"
+    placement = "disaggregated"
     ok = tmp_path / "ok"
     ok.mkdir()
     out = rlvr_train(write_recipe(ok, model, placement, train={"steps": 1}))
@@ -136,4 +141,14 @@ def test_bf16_sync_probe_is_within_its_tolerance_and_catches_a_bad_tolerance(tmp
     )
     assert out.returncode == 2, out.stderr[-4000:]
     assert "weight sync verification failed on rollout worker 0" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_colocated_on_cuda_is_refused_in_one_line(tmp_path: Path, model: Path):
+    out = rlvr_train(write_recipe(tmp_path, model, "colocated"))
+    assert out.returncode == 2, out.stderr[-4000:]
+    errors = [line for line in out.stderr.splitlines() if line.startswith("  - ")]
+    assert len(errors) == 1 and "resources.placement: colocated on device: cuda" in errors[0], out.stderr[
+        -4000:
+    ]
     assert "Traceback" not in out.stderr
