@@ -110,3 +110,22 @@ def test_corrupted_collective_push_is_caught_by_the_probe(actors) -> None:
     print(err.value)
     CollectiveTransport("cpu", bucket_bytes=BUCKET_BYTES).push(rollout, learners)  # a clean push repairs it
     assert max(probe_delta(learners, rollout, probe)) < TOL
+
+
+def test_replaced_worker_is_refitted_through_a_new_group(actors) -> None:
+    from rlvr.orchestrate import CollectiveTransport
+
+    learners, rollout = actors
+    probe = ([[1, 5, 9, 14, 3], [7, 7, 2]], [[4, 8, 15, 16], [23, 42]])
+    transport = CollectiveTransport("cpu", bucket_bytes=BUCKET_BYTES)
+    transport.push(rollout, learners)
+    old_pid = rollout.health()[0]["pid"]
+    rollout.kill_worker(0)
+    # The next call finds the worker dead, starts a replacement (from the rollout model, not the learner's)
+    # and the transport refits it: a new group with the replacement, then a full push.
+    health = rollout.health()[0]
+    assert health["pid"] != old_pid and rollout.restarts == [1]
+    assert health["weight_version"] == 1
+    assert max(probe_delta(learners, rollout, probe)) < TOL
+    transport.push(rollout, learners)  # the new group carries the next push too
+    assert max(probe_delta(learners, rollout, probe)) < TOL
