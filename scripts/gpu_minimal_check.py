@@ -6,8 +6,8 @@
 
 Checks, one line each (`ok`, `FAILED` or `skipped` with the reason):
 
-1. algo: the algorithm tests (tests/algo) with torch's default device set to the device, so their tensors live
-   there. Needs pytest and hypothesis (and pydantic, PyYAML for the config tests); `--wheels DIR` installs
+1. algo: the algorithm tests (tests/algo) with tensors created on the device by default (a torch function
+   mode, as ``torch.set_default_device`` plus seeded CPU generators), so their tensors live there. Needs pytest and hypothesis (and pydantic, PyYAML for the config tests); `--wheels DIR` installs
    missing ones from wheel files brought along (pip install --no-index), into a temporary folder.
 2. broadcast: rlvr's weight group (`rlvr.sync.group.WeightGroup`) between two processes: a sender with a
    small Qwen2 model pushes its HF-named tensors bucket by bucket into a plain transformers model with other
@@ -98,20 +98,40 @@ def token_logprobs(model, ids):
 
 
 class DefaultDevice:
-    """pytest plugin: torch's default device is ``device`` while the tests run."""
+    """pytest plugin: tensors the tests create without a device are created on ``device`` while they run.
+
+    As ``torch.set_default_device``, except that a factory given a generator (``torch.rand(..., generator=g)``)
+    draws on the generator's device and then moves to ``device``: the tests' seeded CPU generators keep working
+    and their numbers do not change.
+    """
 
     def __init__(self, device: str) -> None:
         self.device = device
+        self.mode = None
 
     def pytest_configure(self, config) -> None:
         import torch
+        from torch.overrides import TorchFunctionMode
+        from torch.utils._device import _device_constructors
 
-        torch.set_default_device(self.device)
+        factories, device = _device_constructors(), torch.device(self.device)
+
+        class OnDevice(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                kwargs = dict(kwargs or {})
+                if func in factories and kwargs.get("device") is None:
+                    gen = kwargs.get("generator")
+                    if gen is not None and gen.device.type != device.type:
+                        return func(*args, **kwargs, device=gen.device).to(device)
+                    kwargs["device"] = device
+                return func(*args, **kwargs)
+
+        self.mode = OnDevice()
+        self.mode.__enter__()
 
     def pytest_unconfigure(self, config) -> None:
-        import torch
-
-        torch.set_default_device(None)
+        if self.mode is not None:
+            self.mode.__exit__(None, None, None)
 
 
 def add_wheels(wheels: str | None, modules: list[str]) -> list[str]:

@@ -37,6 +37,22 @@ def test_tolerances_are_the_sync_probe_defaults():
     )
 
 
+def test_default_device_plugin_moves_factories_and_keeps_seeded_cpu_generators():
+    """The algo check's plugin on the `meta` device (a device other than the generators' CPU, without a GPU)."""
+    import torch
+
+    plugin = _load_script().DefaultDevice("meta")
+    plugin.pytest_configure(None)
+    try:
+        made = torch.zeros(3)
+        drawn = torch.rand(4, generator=torch.Generator().manual_seed(0))
+        pinned = torch.ones(2, device="cpu")
+    finally:
+        plugin.pytest_unconfigure(None)
+    assert made.device.type == "meta" and drawn.device.type == "meta" and pinned.device.type == "cpu"
+    assert torch.zeros(1).device.type == "cpu"  # the mode ends with the session
+
+
 def test_all_checks_pass_on_cpu_with_gloo(tmp_path):
     out = subprocess.run(
         [
