@@ -12,12 +12,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from rlvr.batch import StepSamples
+from rlvr.config.rollout import RolloutConfig
 from rlvr.sampler import rollout_seed
 
 
 def generate_samples(
     rollout: Any,
-    cfg: Any,
+    cfg: RolloutConfig,
     *,
     seed: int,
     rows: list[dict[str, Any]],

@@ -17,7 +17,7 @@ import struct
 from pathlib import Path
 
 from rlvr.checkpoint.atomic import fsync_dir, fsync_file
-from rlvr.commands.eval import resolve_checkpoint
+from rlvr.eval.checkpoints import resolve_checkpoint
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 # A safetensors header is JSON of at most a few MB; anything larger means a corrupt length prefix.

@@ -9,7 +9,8 @@ import pytest
 import rlvr.config.data
 from rlvr.cli import is_user_error, main
 from rlvr.commands import eval as eval_cmd
-from rlvr.commands.eval import EvalError, dataset_name, resolve_checkpoint, resolve_settings, spec_name
+from rlvr.commands.eval import EvalError, dataset_name, resolve_settings, spec_name
+from rlvr.eval.checkpoints import resolve_checkpoint
 
 # The dataset config and loaders are being finished in parallel (rlvr/config/data.py, rlvr/data/loaders.py);
 # these tests start running as soon as they exist.

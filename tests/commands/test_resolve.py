@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from rlvr.cli import is_user_error
-from rlvr.commands.eval import CheckpointPathError, resolve_checkpoint
+from rlvr.eval.checkpoints import CheckpointPathError, resolve_checkpoint
 
 
 def test_step_dir_resolves_to_its_hf_export_and_recipe(tmp_path, checkpoint):
