@@ -56,11 +56,11 @@ def check_device(recipe: Recipe, *, device_count: Callable[[], int] | None = Non
         device_count: Reports the usable CUDA devices (default `rlvr.devices.cuda_device_count`).
 
     Raises:
-        StartupError: ``device: cuda`` without a usable CUDA device; GPU actors that reserve no GPU; GPUs
-            reserved on a machine that runs on CPU; colocated placement on CUDA with the collective (NCCL)
-            weight push (NCCL cannot put two members of a group on one GPU); or, for the one-machine Ray
-            cluster ``rlvr train`` starts when ``resources.ray_address`` is unset, more GPUs than this machine
-            has (Ray would wait forever).
+        StartupError: GPU actors that reserve no GPU; GPUs reserved on a machine that runs on CPU; colocated
+            placement on CUDA with the collective (NCCL) weight push, or fractional GPUs (NCCL cannot put two
+            members of a group on one GPU); and, for the one-machine Ray cluster ``rlvr train`` starts when
+            ``resources.ray_address`` is unset, ``device: cuda`` without a usable CUDA device or more GPUs than
+            this machine has (Ray would wait forever).
     """
     from rlvr import devices
 
@@ -73,7 +73,9 @@ def check_device(recipe: Recipe, *, device_count: Callable[[], int] | None = Non
         f"learner.num_ranks={ranks} x resources.gpus_per_learner={res.gpus_per_learner:g} + "
         f"rollout.num_workers={workers} x {rollout_gpus:g} GPUs"
     )
-    if device == "cuda" and count == 0:
+    # Joined to a cluster (`resources.ray_address`), the driver may run on a node without GPUs: Ray places the
+    # actors on the nodes that have them.
+    if device == "cuda" and count == 0 and res.ray_address is None:
         raise StartupError(
             f"device: cuda, but this machine has no usable CUDA device ({devices.torch_build()}); run the "
             "recipe on a GPU machine or cluster (rlvr launch slurm|ray), or set device=cpu"

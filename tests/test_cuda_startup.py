@@ -118,6 +118,8 @@ def test_2x8_recipe_on_one_machine_is_refused(local_inputs, monkeypatch):
     # Joined to a cluster (what `rlvr launch` renders), the same recipe is the cluster's business.
     joined, _ = load_recipe(path, [*_local_overrides(path, local_inputs), "resources.ray_address=auto"])
     assert check_device(joined) == "cuda"
+    # ... and the driver joining it may run on a node without a GPU (a CPU head node or login node)
+    assert check_device(joined, device_count=lambda: 0) == "cuda"
 
 
 @pytest.mark.parametrize(
