@@ -6,10 +6,10 @@ triples, level "error" or "warning"; `AlgorithmConfig.composition_issues` runs t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from rlvr.config.algorithm import AlgorithmConfig
+# The section's type is rlvr.config.algorithm.AlgorithmConfig, which imports this module.
+AlgorithmConfig = Any
 
 # Estimators whose signal comes from all-wrong groups: dropping those groups defeats them.
 _DROPS_ALL_WRONG_BREAKS = ("lens", "w_reinforce")

@@ -15,11 +15,11 @@ import csv
 import io
 import json
 import random
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from rewards.math_extract import last_boxed
 from rlvr.config.data import DatasetConfig
 from rlvr.registry import Registry
 
@@ -57,9 +57,6 @@ def _field(row: Mapping[str, Any], key: str) -> Any:
     return value
 
 
-_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)\}")
-
-
 @register_format("gsm8k")
 def _gsm8k(row: Mapping[str, Any], cfg: DatasetConfig) -> tuple[Any, Any]:
     """GSM8K: ``question``; ``answer`` is a worked solution ending in ``#### <number>``."""
@@ -78,10 +75,10 @@ def _math(row: Mapping[str, Any], cfg: DatasetConfig) -> tuple[Any, Any]:
     problem = _field(row, "problem")
     if row.get("answer") not in (None, ""):
         return problem, _field(row, "answer")
-    boxed = _BOXED.findall(str(_field(row, "solution")))
-    if not boxed:
+    boxed = last_boxed(str(_field(row, "solution")))
+    if boxed is None:
         raise ValueError("no 'answer' field and no \\boxed{} in 'solution'")
-    return problem, boxed[-1]
+    return problem, boxed
 
 
 @register_format("aime")

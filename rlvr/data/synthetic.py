@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,25 +198,6 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
         for line in fh:
             if line.strip():
                 yield json.loads(line)
-
-
-_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
-_INT = re.compile(r"\s*([+-]?\d+)\s*")
-
-
-def extract_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` in ``text`` (no nesting), or None."""
-    found = _BOXED.findall(text)
-    return found[-1] if found else None
-
-
-def is_correct(completion: str, answer: str | int) -> bool:
-    """Exact integer check of the last ``\\boxed{}`` against the answer (no eval of model text)."""
-    boxed = extract_boxed(completion)
-    if boxed is None:
-        return False
-    match = _INT.fullmatch(boxed)
-    return match is not None and int(match.group(1)) == int(answer)
 
 
 # The canonical splits (used by the tiny build and by ``source: synthetic`` datasets).

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from rlvr.data.synthetic import LEVELS, canonical_split, extract_boxed, is_correct, make_problem, make_splits
+from rewards.math import math_reward
+from rlvr.data.synthetic import LEVELS, canonical_split, make_problem, make_splits
 from rlvr.tiny.sft import encode_example, render_prompt
 from rlvr.tiny.tokenizer import build_tokenizer
 
@@ -57,9 +58,9 @@ def test_two_prompt_styles_and_answer_conventions():
     hashed = [p for p in question if p.response.endswith(f"#### {p.answer}")]
     assert abs(len(question) / len(train) - QUESTION_FRACTION) < 0.02
     assert abs(len(hashed) / len(question) - HASH_ANSWER_FRACTION) < 0.02
-    # the #### convention only ever comes with question-style prompts, and the checker rejects it
+    # the #### convention only ever comes with question-style prompts, and the default reward rejects it
     assert all(p.response.endswith("}") for p in train if p.style == "plain")
-    assert not is_correct(hashed[0].response, hashed[0].answer)
+    assert not is_correct(hashed[0].response, hashed[0].answer)  # the format gap RL closes
     assert {p.style for p in canonical_split("test")} == {"plain", "question"}
 
 
@@ -74,11 +75,13 @@ def test_lengths_fit_the_token_budget_and_vary():
     assert {p.difficulty for p in test} == set(LEVELS)
 
 
-def test_checker_uses_last_boxed_integer_only():
+def is_correct(completion: str, answer: object) -> bool:
+    return bool(math_reward(completion, answer=str(answer)).correct)
+
+
+def test_the_default_reward_grades_the_last_box():
     assert is_correct("12+3=15\n\\boxed{15}", "15")
     assert is_correct("\\boxed{7} then \\boxed{-4}", -4)
     assert not is_correct("\\boxed{-4} then \\boxed{7}", -4)
     assert not is_correct("15", 15)
-    assert not is_correct("\\boxed{15.0}", 15)
-    assert not is_correct("\\boxed{3*5}", 15)
-    assert extract_boxed("no box") is None
+    assert not is_correct("12+3=15\n#### 15", 15)
