@@ -71,9 +71,12 @@ def torch_build() -> str:
     return f"torch {torch.__version__}, {kind}"
 
 
-def has_cuda() -> bool:
-    """True when a CUDA device is usable. Imports torch, so call it only on the heavy path."""
-    return cuda_device_count() > 0
+def resolve_device(requested: str) -> str:
+    """The device a run uses: ``auto`` is "cuda" when torch sees a GPU, else "cpu"; anything else as given.
+    The one resolver (runs, `rlvr eval`, the start-up checks). Imports torch only for ``auto``."""
+    if requested != "auto":
+        return requested
+    return "cuda" if cuda_device_count() > 0 else "cpu"
 
 
 def in_process_engine() -> bool:
@@ -98,8 +101,7 @@ def apply_runtime_env(
     Defaults are written only where a variable is unset; ``extra`` (`resources.env`) is written as given.
     Call before importing vLLM.
     """
-    if device == "auto":
-        device = "cuda" if has_cuda() else "cpu"
+    device = resolve_device(device)
     out = RuntimeEnv()
     for key, value in runtime_defaults(device, local_cluster=local_cluster).items():
         if key in os.environ:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from rlvr.config import Recipe
-from rlvr.devices import apply_runtime_env
+from rlvr.devices import apply_runtime_env, resolve_device
 from rlvr.lifecycle import close_quietly
 from rlvr.metrics_log import MetricsLogger, check_sinks
 from rlvr.sampler import PromptSampler
@@ -53,14 +53,6 @@ class RunParts:
     transport: Any
     logger: Any
     resume_from: Path | None = None
-
-
-def resolve_device(requested: str) -> str:
-    if requested != "auto":
-        return requested
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def build_parts(

@@ -295,9 +295,9 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of ``rlvr eval``: generate, verify, write ``eval.json`` / ``eval.md``, print the table."""
     ckpt = resolve_checkpoint(args.checkpoint)
     s = resolve_settings(args, ckpt, load_checkpoint_recipe(ckpt))
-    device = _resolve_device(s.device)
-    from rlvr.devices import apply_runtime_env
+    from rlvr.devices import apply_runtime_env, resolve_device
 
+    device = resolve_device(s.device)
     apply_runtime_env(device)  # before vLLM is imported (in-process engine on CPU, sized KV cache)
     print(f"rewards: {', '.join(t.fn for t in s.rewards.terms)}", file=sys.stderr)
     plain_model = ckpt.recipe_file is None
@@ -335,14 +335,6 @@ def run(args: argparse.Namespace) -> int:
     print(md_path.read_text().rstrip())
     print(f"\nwrote {json_path} and {md_path}", file=sys.stderr)
     return 0
-
-
-def _resolve_device(requested: str) -> str:
-    if requested != "auto":
-        return requested
-    from rlvr.devices import has_cuda
-
-    return "cuda" if has_cuda() else "cpu"
 
 
 def load_prompts(s: EvalSettings, hf_dir: Path) -> tuple[list[dict[str, Any]], list[list[int]]]:
