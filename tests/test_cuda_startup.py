@@ -4,8 +4,8 @@ Nothing is faked but the device check (`rlvr.devices.cuda_device_count`, the one
 - as it is here (no CUDA), `rlvr train` on a GPU recipe stops in one line naming the device, exit 2, before any
   download, Ray cluster or actor, and never with a TypeError;
 - reporting 8 GPUs, every 1x8 recipe passes the start-up checks of `rlvr train` (`rlvr.preflight.check_inputs`
-  with `build=True`: device, model folder, tokenizer and chat template, data, prompt lengths) and builds its
-  algorithm stages; the model and the datasets are local stand-ins (this machine has no hub access), so the
+  with `build=True`: device, model folder, tokenizer and chat template, data, prompt lengths), builds its
+  algorithm stages and the weight transport it would connect once its actors are up; the model and the datasets are local stand-ins (this machine has no hub access), so the
   overrides replace only `model.path` and the data sources;
 - a 2x8 recipe on one 8-GPU machine without a Ray cluster is refused in one line instead of waiting forever.
 """
@@ -104,6 +104,11 @@ def test_gpu_recipe_passes_startup_checks_with_gpus(path: Path, local_inputs, mo
     assert len(inputs.train_prompt_ids) == 300 and len(inputs.eval_prompt_ids) == 300
     assert max(map(len, inputs.train_prompt_ids)) <= recipe.rollout.max_prompt_tokens
     AlgorithmStages(recipe)
+    # The weight transport the run builds once its actors are up (the collective one on CUDA: NCCL from
+    # learner rank 0); it must construct from the recipe alone, its group forms in `connect`.
+    from rlvr.orchestrate.weight_sync import make_transport
+
+    assert make_transport("cuda", recipe.rollout.sync.transport).name == "collective"
 
 
 def test_2x8_recipe_on_one_machine_is_refused(local_inputs, monkeypatch):
