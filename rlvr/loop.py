@@ -200,18 +200,22 @@ def update(parts: RunParts, samples: StepSamples, step: int) -> dict[str, float]
 def sync(parts: RunParts) -> dict[str, float]:
     """Push the learners' weights to every rollout worker, then verify them with a logprob probe: every worker
     scores fixed probe tokens and must agree with the learner (a mismatch raises WeightSyncError)."""
-    from rlvr.orchestrate.weight_sync import verify_sync
+    from rlvr.orchestrate.weight_sync import sync_weights
 
     cfg = parts.recipe.rollout.sync  # cfg.timeout_s bounds each phase; the rollout group applies it too
-    stats = parts.transport.push(parts.rollout, parts.learners, timeout=cfg.timeout_s)
-    metrics = {"sync/seconds": stats.seconds, "sync/bytes": float(stats.num_bytes)}
+    probe: dict[str, Any] = {}
     if cfg.verify:
         # Fixed probe: the first training prompts, their last 4 tokens scored as a 'response'.
-        probe = parts.train_prompt_ids[: max(cfg.probe_sequences, 1)]
-        prompts, responses = [p[:-4] or p for p in probe], [p[-4:] for p in probe]
-        learner_lp = parts.learners.probe(prompts, responses, timeout=cfg.timeout_s)
-        deltas = verify_sync(parts.rollout, prompts, responses, learner_lp, cfg.tolerance_for(parts.dtype))
-        metrics["sync/max_abs_logprob_delta"] = max(deltas)
+        rows = parts.train_prompt_ids[: max(cfg.probe_sequences, 1)]
+        probe["probe_prompt_ids"] = [p[:-4] or p for p in rows]
+        probe["probe_response_ids"] = [p[-4:] for p in rows]
+        probe["learner_logprobs"] = parts.learners.probe(
+            probe["probe_prompt_ids"], probe["probe_response_ids"], timeout=cfg.timeout_s
+        )
+    stats = sync_weights(parts.rollout, parts.transport, parts.learners, cfg, dtype=parts.dtype, **probe)
+    metrics = {"sync/seconds": stats.seconds, "sync/bytes": float(stats.num_bytes)}
+    if stats.verify_max_delta is not None:
+        metrics["sync/max_abs_logprob_delta"] = stats.verify_max_delta
     return metrics
 
 

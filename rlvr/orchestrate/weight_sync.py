@@ -224,12 +224,14 @@ def sync_weights(
     probe_response_ids: list[list[int]] | None = None,
     learner_logprobs: list[list[float]] | None = None,
     full: bool = True,
+    dtype: str | None = None,
 ) -> SyncStats:
     """Push with ``transport`` from ``weights`` (the ``LearnerGroup``, or for the object store weights already
     published), then (if ``sync.verify``) run ``verify_sync`` on the probe.
 
     The probe is the learner's logprobs of a few fixed sequences (``sync.probe_sequences`` of them, e.g. the
-    first responses of the step), computed with the weights being pushed.
+    first responses of the step), computed with the weights being pushed. ``dtype`` (the run's resolved
+    ``model.dtype``; default the group's) sets the probe tolerance. The training loop's sync phase is this.
 
     Raises:
         WeightSyncError: The probe disagrees beyond ``sync.tolerance_for(dtype)`` on some worker.
@@ -246,7 +248,7 @@ def sync_weights(
             probe_prompt_ids,
             probe_response_ids,
             learner_logprobs,
-            sync.tolerance_for(rollout_group.dtype or "float32"),
+            sync.tolerance_for(dtype or rollout_group.dtype or "float32"),
         )
         stats.verify_seconds = time.perf_counter() - t0
         stats.verify_max_delta = max(maxima)

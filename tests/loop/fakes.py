@@ -131,7 +131,7 @@ class FakeTransport:
     def connect(self, rollout, learners, timeout=None):
         pass
 
-    def push(self, rollout, learners, timeout=None):
+    def push(self, rollout, learners, timeout=None, full=True):
         weights = learners.publish_weights(timeout=timeout)
         rollout.version = weights
         self.calls.append(("push", weights))
