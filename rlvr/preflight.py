@@ -89,7 +89,7 @@ def check_device(recipe: Recipe, *, device_count: Callable[[], int] | None = Non
         if device == "cuda" and gpus == 0:
             raise StartupError(
                 f"resources.{key}=0 on device: cuda: an actor that reserves no GPU gets none from Ray; reserve "
-                "1 per actor (a fraction when colocated, e.g. 0.5)"
+                f"whole GPUs, e.g. resources.{key}=1"
             )
     if device == "cuda":
         _check_one_process_per_gpu(recipe, rollout_gpus)
