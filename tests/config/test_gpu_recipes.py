@@ -6,6 +6,8 @@ rollout workers on two nodes) and its name, so a method's settings are written o
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,17 @@ def test_resubmitted_job_resumes(target: str):
         f"# Rendered by: rlvr launch {target} recipes/gpu/grpo_gsm8k_2x8.yaml train.steps=500 --resume auto"
     )
     assert rendered_by in script
+
+
+@pytest.mark.parametrize("path", GPU, ids=[p.stem for p in GPU])
+def test_rendered_slurm_job_allocates_the_recipes_nodes(path: Path, tmp_path: Path):
+    nodes = int(path.stem.rsplit("_", 1)[1].split("x")[0])
+    script = render("slurm", _rel(path))
+    assert f"#SBATCH --nodes={nodes}\n" in script and "#SBATCH --gpus-per-node=8\n" in script
+    assert "ray start --head" in script and "--num-gpus=8" in script
+    assert f"rlvr train {_rel(path)} resources.ray_address=auto\n" in script
+    if shutil.which("shellcheck"):
+        job = tmp_path / "job.sh"
+        job.write_text(script)
+        out = subprocess.run(["shellcheck", str(job)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout
