@@ -91,7 +91,7 @@ def test_builtins_load_on_first_lookup():
     assert reg.names() == []  # its own table: the module registers into the reward registry, not this one
     from rlvr.reward.registry import REWARDS
 
-    assert {"math", "format", "overlong"} <= set(REWARDS.names())
+    assert {"math", "format"} <= set(REWARDS.names())
 
 
 def test_a_miss_raises_the_callers_error_type():

@@ -11,8 +11,7 @@ Torch-free and import-free: reward functions are named here only as strings and 
           kwargs: {think: true}
         - fn: my_rewards.py:brevity         # file next to the recipe (or cwd)
           weight: 0.1
-        - fn: overlong
-          kwargs: {max_response_tokens: 1024, cache_tokens: 256}
+        - fn: format                        # built-in shaping term (not primary)
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ class RewardTerm(StrictModel):
     # Rows whose `data_source` field is in this list; None = every row.
     data_source: list[str] | None = None
     # Whether this term gives the verdict (`correct`). None = decided by the registry: built-in shaping
-    # rewards (`format`, `overlong`) are not primary, every other reward is.
+    # rewards (`format`) are not primary, every other reward is.
     primary: bool | None = None
 
     @field_validator("fn")

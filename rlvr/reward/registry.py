@@ -26,8 +26,9 @@ from rlvr.reward.types import RewardError
 
 RewardFn = Callable[..., object]
 
-# Imported on the first name lookup, so `math`, `format`, `overlong` ... are always known.
-BUILTIN_MODULES = ("rewards.math", "rewards.format", "rewards.overlong")
+# Imported on the first name lookup, so `math`, `gsm8k`, `format` are always known. (DAPO's overlong shaping
+# is `algorithm.overlong`, one implementation in rlvr.algo.shaping, not a reward term.)
+BUILTIN_MODULES = ("rewards.math", "rewards.format")
 
 REWARDS = Registry("reward", error=RewardError, builtins=BUILTIN_MODULES)
 

@@ -218,7 +218,7 @@ class RewardScorer:
         Args:
             completions: response texts, one per row.
             rows: dataset rows (dicts with an `answer` field; other fields reach rewards as kwargs).
-            response_tokens: response lengths in tokens (needed by the `overlong` reward).
+            response_tokens: response lengths in tokens (passed to terms as the `response_tokens` row field).
 
         Returns:
             (results, metrics). `results[i].score` is the combined reward, `.correct` the primary verdict.

@@ -133,3 +133,26 @@ def test_algo_imports_with_ray_vllm_deepspeed_blocked():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "ok dr_grpo"
+
+
+@pytest.mark.parametrize(
+    ("length", "penalty"),
+    [
+        (1000, 0.0),
+        (16384, 0.0),
+        (16385, -0.0002441),
+        (18432, -0.5),
+        (20000, -0.8828125),
+        (20480, -1.0),
+        (30000, -1.0),
+    ],
+)
+def test_overlong_dapo_eq13_vectors(length: int, penalty: float) -> None:
+    """DAPO overlong shaping (docs/algorithms.md, "Overlong shaping"): L_max=20480, L_cache=4096, factor 1."""
+    got = overlong_penalty(torch.tensor([length]), max_tokens=20480, cache_tokens=4096)
+    assert float(got[0]) == pytest.approx(penalty, abs=1e-7)
+
+
+def test_overlong_validates_sizes() -> None:
+    with pytest.raises(ValueError, match="cache_tokens"):
+        overlong_penalty(torch.tensor([10]), max_tokens=100, cache_tokens=0)

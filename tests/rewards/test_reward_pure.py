@@ -1,4 +1,4 @@
-"""Pure-logic tests (no processes): config schema, extraction, normalisation, overlong shaping, registry."""
+"""Pure-logic tests (no processes): config schema, extraction, normalisation, registry."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from pydantic import ValidationError
 
 from rewards.math_extract import extract_answer, extract_gold, last_boxed, normalize_answer, split_think
-from rewards.overlong import compute_overlong_penalty
 from rlvr.config.reward import RewardsConfig, RewardTerm, reward_spec_kind
 from rlvr.reward.registry import list_rewards, register_reward
 from rlvr.reward.types import RewardResult, coerce_result
@@ -127,28 +126,6 @@ def test_normalize(raw: str, norm: str) -> None:
     assert normalize_answer(raw) == norm
 
 
-@pytest.mark.parametrize(
-    ("length", "penalty"),
-    [
-        (1000, 0.0),
-        (16384, 0.0),
-        (16385, -0.0002441),
-        (18432, -0.5),
-        (20000, -0.8828125),
-        (20480, -1.0),
-        (30000, -1.0),
-    ],
-)
-def test_overlong_dapo_eq13_vectors(length: int, penalty: float) -> None:
-    """DAPO overlong shaping (docs/algorithms.md, "Overlong shaping"): L_max=20480, L_cache=4096, factor 1."""
-    assert compute_overlong_penalty(length, 20480, 4096) == pytest.approx(penalty, abs=1e-7)
-
-
-def test_overlong_validates_sizes() -> None:
-    with pytest.raises(ValueError, match="cache_tokens"):
-        compute_overlong_penalty(10, 100, 0)
-
-
 def test_result_pickles_and_coerces() -> None:
     r = RewardResult(score=1.0, correct=True, extracted="7")
     assert pickle.loads(pickle.dumps(r)) == r
@@ -160,7 +137,7 @@ def test_result_pickles_and_coerces() -> None:
 
 
 def test_registry_names_and_conflicts() -> None:
-    assert {"math", "gsm8k", "format", "overlong"} <= set(list_rewards())
+    assert {"math", "gsm8k", "format"} <= set(list_rewards())
     with pytest.raises(ValueError, match="lower_snake_case"):
         register_reward("MyReward")
     with pytest.raises(ValueError, match="already registered"):

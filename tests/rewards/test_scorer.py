@@ -186,18 +186,16 @@ def test_failures_score_wrong_and_are_counted(shared_pool) -> None:
         s.score(["\\boxed{1}"] * 4, [rows[0]] * 3 + [rows[1]])
 
 
-def test_overlong_term_uses_response_tokens(shared_pool) -> None:
+def test_a_shaping_term_gets_response_tokens(shared_pool) -> None:
     s = scorer(
         ScorerTerm("math"),
-        ScorerTerm("overlong", kwargs={"max_response_tokens": 20480, "cache_tokens": 4096}),
+        ScorerTerm("shaping_rewards.py:length_shaping", primary=False),
         pool=shared_pool,
         wrong_score=-1.0,
     )
     rows = [{"answer": "1"}] * 3
-    results, _ = s.score(
-        ["\\boxed{1}", "\\boxed{1}", "\\boxed{2}"], rows, response_tokens=[1000, 18432, 20000]
-    )
-    assert [r.score for r in results] == pytest.approx([1.0, 0.5, -1.8828125])
+    results, _ = s.score(["\\boxed{1}", "\\boxed{1}", "\\boxed{2}"], rows, response_tokens=[0, 500, 250])
+    assert [r.score for r in results] == pytest.approx([1.0, 0.5, -1.25])
     # Without lengths the shaping term errors (counted, scored 0), the verdict still counts.
     (result,), metrics = s.score(["\\boxed{1}"], rows[:1])
     assert "needs response_tokens" in result.error and result.score == 1.0 and metrics["reward/errors"] == 1
