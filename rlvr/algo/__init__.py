@@ -8,7 +8,7 @@ decorators or by naming a function by import path (`"pkg.mod:fn"`) in the recipe
 from rlvr.algo import advantages, aggregate, drpo, kl, losses, modifiers  # noqa: F401  (registration)
 from rlvr.algo.advantages import AdvantageInputs, grpo_scalar, masked_whiten
 from rlvr.algo.aggregate import aggregate as aggregate_loss
-from rlvr.algo.api import compute_advantages, compute_policy_loss
+from rlvr.algo.api import PolicyLoss, compute_advantages, compute_policy_loss
 from rlvr.algo.contract import LossInputs, LossOutputs, PolicyTerm, masked_mean, masked_sum
 from rlvr.algo.groups import Groups
 from rlvr.algo.kl import kl_estimate, kl_reward_penalty
@@ -40,6 +40,7 @@ __all__ = [
     "Groups",
     "LossInputs",
     "LossOutputs",
+    "PolicyLoss",
     "PolicyTerm",
     "Registry",
     "aggregate_loss",

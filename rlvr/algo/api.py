@@ -98,6 +98,90 @@ def _named(entry: Mapping[str, Any] | None, default: Mapping[str, Any]) -> tuple
     return entry["name"], dict(entry.get("kwargs") or {})
 
 
+class PolicyLoss:
+    """A recipe's policy loss, resolved once (registry lookups, kwargs, spec checks) and called per micro-batch.
+
+    Args:
+        spec: algorithm spec as plain values (module docstring); unknown top-level keys are errors.
+
+    Raises:
+        ValueError: unknown spec keys, token modifiers on a whole objective.
+        KeyError: unknown names (the message lists the registered ones).
+    """
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        unknown = set(spec) - SPEC_KEYS
+        if unknown:
+            raise ValueError(f"unknown algorithm spec keys {sorted(unknown)}; known: {sorted(SPEC_KEYS)}")
+        self.agg_mode = spec.get("aggregation") or "token_mean"
+        self.loss_scale_factor = spec.get("loss_scale_factor")
+        self.name, self.kwargs = _named(spec.get("loss"), DEFAULT_LOSS)
+        modifiers = list(spec.get("modifiers") or [])
+        self.objective = OBJECTIVES.get(self.name) if self.name in OBJECTIVES else None
+        if self.objective is not None and modifiers:
+            raise ValueError(
+                f"{self.name} is a whole objective without per-token losses; token modifiers "
+                f"{[m.get('name') for m in modifiers]} cannot apply to it"
+            )
+        self.term = None if self.objective is not None else POLICY_LOSSES.get(self.name)
+        self.modifiers = [(LOSS_MODIFIERS.get(n), kw) for n, kw in (_named(m, {}) for m in modifiers)]
+        kl = spec.get("kl_to_ref")
+        self.kl = kl if kl and kl.get("as", "loss") == "loss" and kl.get("coef", 0.0) != 0.0 else None
+        self.entropy_coef = float(spec.get("entropy_coef") or 0.0)
+        self.nll_coef = float(spec.get("positive_nll_coef") or 0.0)
+
+    def __call__(
+        self,
+        inputs: LossInputs,
+        token_normaliser: float | Tensor | None = None,
+        generator: torch.Generator | None = None,
+        seq_normaliser: float | Tensor | None = None,
+        *,
+        question_normaliser: float | Tensor | None = None,
+        positive_token_normaliser: float | Tensor | None = None,
+    ) -> LossOutputs:
+        """Loss (to minimise) and metrics for one (micro-)batch (arguments as in `compute_policy_loss`)."""
+        mask = inputs.mask
+        agg_mode = self.agg_mode
+        agg_kw = {
+            "token_normaliser": token_normaliser,
+            "seq_normaliser": seq_normaliser,
+            "loss_scale_factor": self.loss_scale_factor,
+        }
+        if self.objective is not None:
+            out = self.objective(
+                inputs,
+                token_normaliser=token_normaliser,
+                question_normaliser=question_normaliser,
+                **self.kwargs,
+            )
+            policy, metrics = out.loss, dict(out.metrics)
+        else:
+            term = self.term(inputs, generator=generator, **self.kwargs)
+            for modifier, mod_kw in self.modifiers:
+                term = modifier(inputs, term, generator=generator, **mod_kw)
+            policy = aggregate(term.loss_BT, mask, term.aggregation or agg_mode, **agg_kw)
+            metrics = dict(term.metrics)
+
+        total = policy
+        metrics["policy_loss"] = policy.detach()
+        if self.kl is not None:
+            inputs.require("ref_logprobs", by="kl_to_ref")
+            kl_BT = kl_estimate(inputs.logprobs, inputs.ref_logprobs.detach(), self.kl.get("estimator", "k3"))
+            total = total + self.kl["coef"] * aggregate(kl_BT, mask, agg_mode, **agg_kw)
+            metrics["kl_ref"] = masked_mean(kl_BT.detach(), mask)
+        if self.entropy_coef != 0.0:
+            inputs.require("entropy", by="entropy bonus")
+            total = total - self.entropy_coef * aggregate(inputs.entropy, mask, agg_mode, **agg_kw)
+        if inputs.entropy is not None:
+            metrics["entropy"] = masked_mean(inputs.entropy.detach(), mask)
+        if self.nll_coef != 0.0:
+            inputs.require("correct", by="positive_nll_coef")
+            total = total + self.nll_coef * positive_nll(inputs, positive_token_normaliser)
+        metrics["loss"] = total.detach()
+        return LossOutputs(loss=total, metrics=metrics)
+
+
 def compute_policy_loss(
     spec: Mapping[str, Any],
     inputs: LossInputs,
@@ -108,7 +192,7 @@ def compute_policy_loss(
     question_normaliser: float | Tensor | None = None,
     positive_token_normaliser: float | Tensor | None = None,
 ) -> LossOutputs:
-    """Loss (to minimise) and metrics for one (micro-)batch.
+    """Loss (to minimise) and metrics for one (micro-)batch: ``PolicyLoss(spec)(inputs, ...)``.
 
     Args:
         spec: algorithm spec as plain values (module docstring); unknown top-level keys are errors.
@@ -124,63 +208,20 @@ def compute_policy_loss(
 
     Every normaliser is meant to be the count over the whole mini-batch divided by the data-parallel world
     size; then the summed micro-batch gradients, averaged over ranks, do not depend on the layout
-    (docs/algorithms.md, "Layout invariance").
+    (docs/algorithms.md, "Layout invariance"). A learner builds the `PolicyLoss` once and calls it instead.
 
     Raises:
         ValueError: unknown spec keys, token modifiers on a whole objective, missing inputs.
         KeyError: unknown names (the message lists the registered ones).
     """
-    unknown = set(spec) - SPEC_KEYS
-    if unknown:
-        raise ValueError(f"unknown algorithm spec keys {sorted(unknown)}; known: {sorted(SPEC_KEYS)}")
-    mask = inputs.mask
-    agg_mode = spec.get("aggregation") or "token_mean"
-    agg_kw = {
-        "token_normaliser": token_normaliser,
-        "seq_normaliser": seq_normaliser,
-        "loss_scale_factor": spec.get("loss_scale_factor"),
-    }
-    name, kwargs = _named(spec.get("loss"), DEFAULT_LOSS)
-    modifiers = list(spec.get("modifiers") or [])
-
-    if name in OBJECTIVES:
-        if modifiers:
-            raise ValueError(
-                f"{name} is a whole objective without per-token losses; token modifiers "
-                f"{[m.get('name') for m in modifiers]} cannot apply to it"
-            )
-        out = OBJECTIVES.get(name)(
-            inputs, token_normaliser=token_normaliser, question_normaliser=question_normaliser, **kwargs
-        )
-        policy, metrics = out.loss, dict(out.metrics)
-    else:
-        term = POLICY_LOSSES.get(name)(inputs, generator=generator, **kwargs)
-        for entry in modifiers:
-            mod_name, mod_kw = _named(entry, {})
-            term = LOSS_MODIFIERS.get(mod_name)(inputs, term, generator=generator, **mod_kw)
-        policy = aggregate(term.loss_BT, mask, term.aggregation or agg_mode, **agg_kw)
-        metrics = dict(term.metrics)
-
-    total = policy
-    metrics["policy_loss"] = policy.detach()
-    kl_spec = spec.get("kl_to_ref")
-    if kl_spec and kl_spec.get("as", "loss") == "loss" and kl_spec.get("coef", 0.0) != 0.0:
-        inputs.require("ref_logprobs", by="kl_to_ref")
-        kl_BT = kl_estimate(inputs.logprobs, inputs.ref_logprobs.detach(), kl_spec.get("estimator", "k3"))
-        total = total + kl_spec["coef"] * aggregate(kl_BT, mask, agg_mode, **agg_kw)
-        metrics["kl_ref"] = masked_mean(kl_BT.detach(), mask)
-    entropy_coef = float(spec.get("entropy_coef") or 0.0)
-    if entropy_coef != 0.0:
-        inputs.require("entropy", by="entropy bonus")
-        total = total - entropy_coef * aggregate(inputs.entropy, mask, agg_mode, **agg_kw)
-    if inputs.entropy is not None:
-        metrics["entropy"] = masked_mean(inputs.entropy.detach(), mask)
-    nll_coef = float(spec.get("positive_nll_coef") or 0.0)
-    if nll_coef != 0.0:
-        inputs.require("correct", by="positive_nll_coef")
-        total = total + nll_coef * positive_nll(inputs, positive_token_normaliser)
-    metrics["loss"] = total.detach()
-    return LossOutputs(loss=total, metrics=metrics)
+    return PolicyLoss(spec)(
+        inputs,
+        token_normaliser,
+        generator,
+        seq_normaliser,
+        question_normaliser=question_normaliser,
+        positive_token_normaliser=positive_token_normaliser,
+    )
 
 
 def positive_nll(inputs: LossInputs, positive_token_normaliser: float | Tensor | None = None) -> Tensor:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from rlvr.algo.api import compute_policy_loss
+from rlvr.algo.api import PolicyLoss
 from rlvr.algo.contract import LossInputs, LossOutputs
 from rlvr.config.sections import LearnerConfig
 from rlvr.learner.engine import Learner
@@ -95,7 +95,7 @@ def loss_inputs(
 
 
 def micro_batch_loss(
-    spec: dict[str, Any],
+    loss: PolicyLoss,
     batch: LearnerBatch,
     mb: MicroBatch,
     logprobs_BL: torch.Tensor,
@@ -105,9 +105,7 @@ def micro_batch_loss(
 ) -> LossOutputs:
     """The loss one rank backpropagates for one micro-batch of its shard (`batch`) of a mini-batch."""
     inputs = loss_inputs(batch, mb, logprobs_BL, entropy_BL)
-    return compute_policy_loss(
-        spec, inputs, generator=generator, **plan_normalisers(batch.counts, world_size)
-    )
+    return loss(inputs, generator=generator, **plan_normalisers(batch.counts, world_size))
 
 
 # Metrics that are this call's share of a mini-batch total (they carry the global normalisers): summed over
@@ -146,6 +144,8 @@ class LearnerRank:
             MASTER_PORT=str(master_port),
         )
         self.rank, self.world_size, self.config = rank, world_size, config
+        self._loss_key: str | None = None  # the spec the cached PolicyLoss was built from
+        self._loss: PolicyLoss | None = None
         overrides = {}
         if config.offload_optimizer and config.zero_stage >= 2:
             overrides = {"zero_optimization": {"offload_optimizer": {"device": "cpu"}}}
@@ -237,6 +237,7 @@ class LearnerRank:
         zero-weight pass over one real sample.
         """
         entropy_grad = bool(spec.get("entropy_coef"))
+        policy_loss = self._policy_loss(spec)
         sums: dict[str, float] = {}
         for batch in batches:
             real = max(sum(1 for b in batch.micro_batches if b), 1)
@@ -244,7 +245,13 @@ class LearnerRank:
             def loss_fn(mb, outputs, batch=batch, real=real):
                 micro = mb["micro"]
                 out = micro_batch_loss(
-                    spec, batch, micro, outputs.logprobs, outputs.entropy, self.world_size, self.generator
+                    policy_loss,
+                    batch,
+                    micro,
+                    outputs.logprobs,
+                    outputs.entropy,
+                    self.world_size,
+                    self.generator,
                 )
                 if micro.dummy:
                     return out.loss * 0.0, {}
@@ -266,6 +273,13 @@ class LearnerRank:
                 if key != "loss":
                     sums[key] = sums.get(key, 0.0) + float(value) / len(batches)
         return {f"learner/{k}": v for k, v in sums.items()}
+
+    def _policy_loss(self, spec: dict[str, Any]) -> PolicyLoss:
+        """The loss, resolved once per spec (registry lookups and kwargs), not on every micro-batch."""
+        key = repr(spec)
+        if self._loss_key != key:
+            self._loss_key, self._loss = key, PolicyLoss(spec)
+        return self._loss
 
     # ---- weights and state -------------------------------------------------------------------------------
 

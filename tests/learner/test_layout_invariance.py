@@ -2,7 +2,7 @@
 
 The mini-batch goes through the real path from step samples to loss calls: the loop's update phase (`rlvr.loop.update`) (shards of
 whole groups, micro-batch plans, global counts in each rank's payload), then per micro-batch the learner's
-`micro_batch` / `micro_batch_loss` (padding, loss inputs, normalisers = global count / world size). Only the
+`LearnerBatch.micro` / `micro_batch_loss` (padding, loss inputs, normalisers = global count / world size). Only the
 DeepSpeed engine is replaced: a small float64 embedding + linear model gives the sequence-aligned log-probs
 and entropies, each rank sums its micro-batch gradients and the ranks are averaged, as DeepSpeed's
 data-parallel all-reduce does.
@@ -34,6 +34,7 @@ import torch
 
 from rlvr import loop
 from rlvr.algo import compute_advantages
+from rlvr.algo.api import PolicyLoss
 from rlvr.batch import StepSamples
 from rlvr.learner.rank import call_metrics, micro_batch_loss
 
@@ -167,7 +168,9 @@ class GradLearners:
             for batch in plan.micro_batches:
                 mb = plan.micro(batch, PAD)
                 lp, ent = self.model(mb.input_ids_BL)
-                out = micro_batch_loss(spec, plan, mb, lp, ent, self.world_size, torch.Generator())
+                out = micro_batch_loss(
+                    PolicyLoss(spec), plan, mb, lp, ent, self.world_size, torch.Generator()
+                )
                 loss = out.loss * 0.0 if not batch else out.loss
                 if batch:  # the learner logs the ranks' mean of these per-rank sums
                     self.policy_loss += call_metrics(out.metrics, real)["policy_loss"] / self.world_size
