@@ -193,6 +193,7 @@ def update(parts: RunParts, samples: StepSamples, step: int) -> dict[str, float]
         r.learner.updates_per_step,
         r.learner.micro_batch_tokens,
         r.rollout.samples_per_prompt,
+        whole_groups=parts.stages.is_objective,  # a whole objective (DRPO) sees a prompt's samples in one call
     )
     return mean_over_ranks(parts.learners.update(work, parts.stages.loss_spec, step))
 

@@ -20,10 +20,17 @@ def rank_shards(samples: StepSamples, world: int, indices: list[int] | None = No
     return [[idx[i] for i in part] for part in parts]
 
 
-def micro_plan(samples: StepSamples, shards: list[list[int]], budget: int) -> list[list[list[int]]]:
-    """Per shard, micro-batches (positions within the shard) of at most `budget` padded tokens."""
+def micro_plan(
+    samples: StepSamples, shards: list[list[int]], budget: int, whole_groups: bool = False
+) -> list[list[list[int]]]:
+    """Per shard, micro-batches (positions within the shard) of at most `budget` padded tokens.
+
+    With `whole_groups` (a whole objective such as DRPO, which needs a prompt's samples in one call) a group
+    is never split; otherwise single samples are packed, so one micro-batch never has to hold a whole group of
+    long responses (the logits of 64 x 1536 tokens of a 152k vocabulary alone are tens of GB).
+    """
     tokens = [[len(samples.prompt_ids[i]) + len(samples.response_ids[i]) for i in shard] for shard in shards]
-    groups = [[samples.group_ids[i] for i in shard] for shard in shards]
+    groups = [[samples.group_ids[i] for i in shard] for shard in shards] if whole_groups else None
     return plan_micro_batches(tokens, budget, groups)
 
 
@@ -64,11 +71,18 @@ def gather_scores(
 
 
 def update_work(
-    samples: StepSamples, world: int, updates: int, budget: int, group_size: int
+    samples: StepSamples,
+    world: int,
+    updates: int,
+    budget: int,
+    group_size: int,
+    *,
+    whole_groups: bool = False,
 ) -> list[list[LearnerBatch]]:
     """Per rank, one payload per optimizer update: `updates` mini-batches of whole groups across all ranks.
 
     With too few groups (dynamic sampling) there are fewer, smaller updates; every rank still gets whole groups.
+    `whole_groups`: keep each group in one micro-batch too (see `micro_plan`).
     """
     groups = group_slices(samples.group_ids)
     per_update = max(len(groups) // updates // world * world, world)
@@ -76,7 +90,7 @@ def update_work(
     for u in range(0, len(groups), per_update):
         mini = [i for g in groups[u : u + per_update] for i in g]
         shards = rank_shards(samples, world, mini)
-        plans = micro_plan(samples, shards, budget)
+        plans = micro_plan(samples, shards, budget, whole_groups)
         counts = minibatch_counts(samples, mini)
         for rank, (shard, plan) in enumerate(zip(shards, plans)):
             per_rank[rank].append(shard_payload(samples, shard, plan, counts, group_size))

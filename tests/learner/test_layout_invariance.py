@@ -33,7 +33,7 @@ import pytest
 import torch
 
 from rlvr import loop
-from rlvr.algo import compute_advantages
+from rlvr.algo import OBJECTIVES, compute_advantages
 from rlvr.algo.api import PolicyLoss
 from rlvr.batch import StepSamples
 from rlvr.learner.rank import call_metrics, micro_batch_loss
@@ -193,7 +193,9 @@ def step_gradient(
             rollout=types.SimpleNamespace(samples_per_prompt=GROUP),
         ),
         learners=learners,
-        stages=types.SimpleNamespace(loss_spec=spec),
+        stages=types.SimpleNamespace(
+            loss_spec=spec, is_objective=(spec.get("loss") or {}).get("name") in OBJECTIVES
+        ),
     )
     loop.update(parts, samples, 0)
     return learners
