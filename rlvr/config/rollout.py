@@ -61,7 +61,9 @@ class RolloutConfig(StrictModel):
     num_workers: int = Field(1, ge=1)
 
     # Engine settings. On CPU the KV cache must be sized explicitly (vLLM's memory probe misreads this VM).
-    kv_cache_memory_mb: int = Field(64, ge=1)
+    # None: sized from the model so `max_num_seqs` sequences of `max_model_len` tokens fit, capped at a quarter
+    # of this machine's memory (rlvr.rollout.kv_cache.kv_cache_bytes).
+    kv_cache_memory_mb: int | None = Field(None, ge=1)
     enforce_eager: bool = True
     gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
     tensor_parallel_size: int = Field(1, ge=1)

@@ -159,7 +159,7 @@ class RolloutEngine:
             kwargs |= {
                 "dtype": dtype or "float32",
                 "distributed_executor_backend": "uni",
-                "kv_cache_memory_bytes": config.kv_cache_memory_mb * 2**20,
+                "kv_cache_memory_bytes": _kv_cache_bytes(self.model_path, config, dtype or "float32"),
                 # A chunked prefill discards the token sampled for the partial prompt and rewinds the request's
                 # generator, which a CPU torch.Generator cannot do: a seeded batch whose prompts exceed the step
                 # token budget crashed with "CPU Generator does not use offset" (vLLM 0.32, reproduced).
@@ -389,6 +389,18 @@ class RolloutEngine:
             "last_update": dict(self._state.last_update),
             "rss_mb": _rss_mb(),
         }
+
+
+def _kv_cache_bytes(model_path: str, config: RolloutConfig, dtype: str) -> int:
+    """`rollout.kv_cache_memory_mb`, or (None) sized from the model and `max_num_seqs` (rlvr.rollout.kv_cache)."""
+    if config.kv_cache_memory_mb is not None:
+        return config.kv_cache_memory_mb * 2**20
+    from transformers import AutoConfig
+
+    from rlvr.rollout.kv_cache import kv_cache_bytes
+
+    hf = AutoConfig.from_pretrained(model_path)
+    return kv_cache_bytes(hf, dtype, max_num_seqs=config.max_num_seqs, max_model_len=config.max_model_len)
 
 
 def _build_llm(llm_cls: Any, kwargs: dict[str, Any], device: str) -> Any:
