@@ -36,19 +36,21 @@ class AlgorithmStages:
         self.estimator_name = estimator["name"]
         self.estimator_kwargs = dict(estimator.get("kwargs") or {})
         loss = self.spec.get("loss") or {"name": "ppo_clip"}
-        if loss["name"] == "drpo" and loss.get("kwargs", {}).get("max_tokens") is None:
-            # DRPO's length reward 1 - |o|/C uses the generation budget (the reference pads to it), not the
+        self.is_objective = loss["name"] in OBJECTIVES
+        loss_registry = OBJECTIVES if self.is_objective else POLICY_LOSSES
+        budget_kwarg = loss_registry.meta(loss["name"], "budget_kwarg", None)
+        if budget_kwarg and (loss.get("kwargs") or {}).get(budget_kwarg) is None:
+            # E.g. DRPO's length reward 1 - |o|/C uses the generation budget (the reference pads to it), not the
             # padded width of whichever micro-batch a response lands in.
-            loss["kwargs"]["max_tokens"] = recipe.rollout.max_response_tokens
+            loss.setdefault("kwargs", {})[budget_kwarg] = recipe.rollout.max_response_tokens
         agg_c = self.spec.get("loss_scale_factor")
         if self.spec.get("aggregation") == "seq_mean_token_sum_norm" and agg_c is None:
             # Dr. GRPO's constant C is the generation budget; the padded width differs between micro-batches.
             self.spec["loss_scale_factor"] = recipe.rollout.max_response_tokens
-        self.is_objective = loss["name"] in OBJECTIVES
         # What a method needs is registered with it (`@register_loss_modifier("erc", needs_old_entropy=True)`).
         methods = [
             (ESTIMATORS, estimator["name"]),
-            (OBJECTIVES if self.is_objective else POLICY_LOSSES, loss["name"]),
+            (loss_registry, loss["name"]),
             *((LOSS_MODIFIERS, m["name"]) for m in self.spec.get("modifiers") or []),
         ]
         self.needs_old_entropy = any(reg.meta(name, "needs_old_entropy", False) for reg, name in methods)

@@ -70,7 +70,7 @@ def _safe(x: Tensor) -> Tensor:
     return torch.where(x > 0, x, torch.ones_like(x))
 
 
-@register_objective("drpo")
+@register_objective("drpo", budget_kwarg="max_tokens")
 def drpo(
     inputs: LossInputs,
     *,

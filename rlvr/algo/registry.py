@@ -9,6 +9,8 @@ the driver, which asks the registry instead of checking names (any estimator, lo
   and pass it as `LossInputs.old_entropy` (ERC).
 * `needs_reference=True`: the learners keep the frozen reference model and pass `LossInputs.ref_logprobs`,
   with or without a `kl_to_ref` term.
+* `budget_kwarg="max_tokens"`: that keyword argument defaults to the generation budget
+  (`rollout.max_response_tokens`) when the recipe leaves it unset (DRPO's length reward 1 - |o|/C).
 """
 
 from __future__ import annotations
