@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 import torch
-from harness import Arm, Comparison, Metric, main
+from harness import PLOTS_DIR, Arm, Comparison, Metric, main
 from settings import GRPO, budget
 
 C = 64
@@ -97,7 +97,35 @@ def analytic() -> dict:
         print(f"[analytic] {label}: lengths {lengths}, correct {[int(c) for c in correct]}")
         print(f"  GRPO + length penalty advantage: {out[label]['grpo_lp_advantage']}")
         print(f"  DRPO weight on the response's mean log-prob: {out[label]['drpo_weight']}")
+    plot_analytic(out, PLOTS_DIR / "drpo_length_analytic.png")
     return {"analytic": out}
+
+
+def plot_analytic(out: dict, path) -> None:
+    """Per group: GRPO + length penalty's advantage and DRPO's weight of each response, by length."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(out), figsize=(4.6 * len(out), 3.2), squeeze=False)
+    for ax, (label, g) in zip(axes[0], out.items()):
+        x = range(len(g["lengths"]))
+        ax.bar(
+            [i - 0.2 for i in x], g["grpo_lp_advantage"], width=0.4, label="GRPO + length penalty: advantage"
+        )
+        ax.bar([i + 0.2 for i in x], g["drpo_weight"], width=0.4, label="DRPO: weight on mean log-prob")
+        ax.set_xticks(list(x), [f"{n}{'' if c else ' ✗'}" for n, c in zip(g["lengths"], g["correct"])])
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_title(f"{label} (✗ = wrong)", fontsize=10)
+        ax.set_xlabel("response length (tokens)")
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Who gets pushed down: one group of 8, length penalty 0.5 |o| / 64", fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -108,9 +108,12 @@ def test_aggregate_table_and_plot_from_fake_runs(tmp_path, monkeypatch):
     assert written["arms"]["m"]["per_seed"]["final acc"] == {"0": 0.7, "1": 0.9}
 
 
-def test_drpo_analytic_demonstration():
+def test_drpo_analytic_demonstration(tmp_path, monkeypatch):
     """GRPO + length penalty pushes long correct answers down; DRPO's weight on every correct answer is >= 0."""
-    out = importlib.import_module("drpo_length").analytic()["analytic"]
+    module = importlib.import_module("drpo_length")
+    monkeypatch.setattr(module, "PLOTS_DIR", tmp_path)
+    out = module.analytic()["analytic"]
+    assert (tmp_path / "drpo_length_analytic.png").stat().st_size > 1000
     for group in out.values():
         adv = dict(zip(group["lengths"], group["grpo_lp_advantage"]))
         correct = [length for length, c in zip(group["lengths"], group["correct"]) if c]
