@@ -31,6 +31,7 @@ COMPARISON = Comparison(
         Metric("grad norm, mean over steps", "learner/grad_norm", "mean"),
         Metric("entropy, last 5 steps", "learner/entropy", "last_mean:5"),
         Metric("held-out accuracy (avg@16)", "eval/accuracy"),
+        Metric("tokens keeping their gradient under ERC (mean over steps)", "learner/erc_kept_frac", "mean"),
     ),
     curves=(("learner/entropy", "policy entropy (nats/token)"), ("learner/grad_norm", "grad norm")),
 )
