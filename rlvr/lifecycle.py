@@ -15,31 +15,14 @@ from typing import Any
 log = logging.getLogger("rlvr.lifecycle")
 
 
-class StartupInterruptedError(RuntimeError):
-    """SIGTERM arrived before the first step: start-up stops at once (there is nothing to checkpoint yet)."""
-
-
 class StopFlag:
-    """Set by SIGTERM (or `request`); the loop reads `requested` between steps.
-
-    Until `running()` is called (start-up: Ray, engines, learners) a SIGTERM raises `StartupInterruptedError`
-    instead, so a preempted job does not first finish minutes of start-up; the parts already started are
-    closed by the caller's exit stack.
-    """
+    """Set by SIGTERM (or `request`); the loop reads `requested` between steps."""
 
     def __init__(self) -> None:
         self.requested = False
-        self.starting = True
 
     def request(self, *_: Any) -> None:
         self.requested = True
-        if self.starting:
-            raise StartupInterruptedError("stopped by SIGTERM during start-up, before the first step")
-
-    def running(self) -> None:
-        """Start-up is over: from now on SIGTERM finishes the current step and checkpoints."""
-        self.starting = False
-        self.install()  # ray.init installs its own SIGTERM handler: take it back
 
     def install(self) -> Any:
         """Route SIGTERM here; return the previous handler (None outside the main thread: no handler)."""

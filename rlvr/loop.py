@@ -61,7 +61,7 @@ def train(
         parts = build(
             recipe, stack, resume=resume, recipe_dir=recipe_dir, checkpoints=checkpoints, transport=transport
         )
-        stop.running()  # SIGTERM now finishes the step and checkpoints (during start-up it aborts at once)
+        stop.install()  # ray.init installs its own SIGTERM handler (exit 15): take it back
         prefetch = Prefetch()
         close_quietly(stack, prefetch.close)
         step = saved_at = load_checkpoint(parts, prefetch) if parts.resume_from is not None else 0
