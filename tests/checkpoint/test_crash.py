@@ -121,6 +121,9 @@ def test_random_kills_never_expose_partial_checkpoint(tmp_path, writer_module, s
     next_step, last_seen = 1, 0
     for _ in range(6):
         proc = start_writer(tmp_path, next_step, 3)
+        # Kill at a random moment of the writing itself, not of the interpreter's start-up (seconds on a loaded
+        # machine, where every kill used to land before the first file and the run proved nothing).
+        wait_for_line(proc, f"STAGED {next_step}", timeout=120)
         time.sleep(rng.uniform(0.0, 0.4))
         kill(proc)
         manager = CheckpointManager(tmp_path, keep_last=2)

@@ -174,10 +174,10 @@ def _hf_greedy_accuracy(model_dir: Path, n: int) -> float:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from rewards.math import math_reward  # the recipe's default reward, as `rlvr eval` grades
     from rlvr.config import validate_dict
     from rlvr.data.loaders import load_dataset_rows
     from rlvr.data.prompts import prompt_token_ids
-    from rlvr.data.synthetic import is_correct
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -188,5 +188,6 @@ def _hf_greedy_accuracy(model_dir: Path, n: int) -> float:
         for row in rows:
             ids = torch.tensor([prompt_token_ids(tok, row)])
             out = model.generate(ids, do_sample=False, max_new_tokens=64, eos_token_id=tok.eos_token_id)
-            correct += is_correct(tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True), row["answer"])
+            text = tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+            correct += bool(math_reward(text, **row).correct)
     return correct / len(rows)

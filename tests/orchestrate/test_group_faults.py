@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -126,6 +127,7 @@ def _learner_group(timeout: float):
 
     group = LearnerGroup.__new__(LearnerGroup)  # stand-in ranks instead of DeepSpeed engines
     group.timeout = timeout
+    group._submit = threading.Lock()
     group.ranks = [ray.remote(_Rank).options(num_cpus=0).remote(r) for r in range(2)]
     return group
 
