@@ -17,6 +17,7 @@ recipe, or the shell. docs/cpu.md explains each CPU setting.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 CPU_DEFAULTS = {
@@ -71,12 +72,13 @@ def torch_build() -> str:
     return f"torch {torch.__version__}, {kind}"
 
 
-def resolve_device(requested: str) -> str:
+def resolve_device(requested: str, device_count: Callable[[], int] | None = None) -> str:
     """The device a run uses: ``auto`` is "cuda" when torch sees a GPU, else "cpu"; anything else as given.
-    The one resolver (runs, `rlvr eval`, the start-up checks). Imports torch only for ``auto``."""
+    The one resolver (runs, `rlvr eval`, the start-up checks, which pass their own ``device_count``). Imports
+    torch only for ``auto``."""
     if requested != "auto":
         return requested
-    return "cuda" if cuda_device_count() > 0 else "cpu"
+    return "cuda" if (device_count or cuda_device_count)() > 0 else "cpu"
 
 
 def in_process_engine() -> bool:

@@ -80,9 +80,10 @@ def build_parts(
     print(env.line(), file=sys.stderr, flush=True)
     check_sinks(tensorboard=r.logging.tensorboard, wandb_cfg=r.logging.wandb)  # before the slow start-up
     # Start-up checks (model, tokenizer, data, prompt lengths, plugins), before any actor.
-    inputs = check_inputs(r, Path(recipe_dir or ".").resolve())
+    base_dir = Path(recipe_dir or ".").resolve()  # relative model, data and reward paths start here
+    inputs = check_inputs(r, base_dir)
     stages = AlgorithmStages(r)
-    scorer = _start_rewards(r, stack, Path(recipe_dir or ".").resolve(), inputs.train_rows)
+    scorer = _start_rewards(r, stack, base_dir, inputs.train_rows)
     sampler = PromptSampler(len(inputs.train_rows), r.train.prompts_per_step, r.seed)
     ckpt = checkpoints or CheckpointManager(
         r.checkpoint.dir or run_dir / "checkpoints", keep_last=r.checkpoint.keep_last

@@ -65,7 +65,7 @@ def check_device(recipe: Recipe, *, device_count: Callable[[], int] | None = Non
     from rlvr import devices
 
     count = (device_count or devices.cuda_device_count)()
-    device = recipe.device if recipe.device != "auto" else ("cuda" if count else "cpu")
+    device = devices.resolve_device(recipe.device, lambda: count)
     res, ranks, workers = recipe.resources, recipe.learner.num_ranks, recipe.rollout.num_workers
     rollout_gpus = res.rollout_gpus(recipe.rollout.tensor_parallel_size, device)
     needed = ranks * res.gpus_per_learner + workers * rollout_gpus
