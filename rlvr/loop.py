@@ -11,7 +11,8 @@ One step, in order:
 3. filter: DAPO dynamic sampling keeps groups that carry signal and generates top-up rounds until the step is
    full (a no-op without it);
 4. old logprobs: the learners recompute behaviour logprobs (and entropy, reference logprobs when a method needs
-   them) on the trained tokens;
+   them) on the trained tokens; a step that is exactly on-policy (one synchronous update, nothing reads them
+   before it) skips this forward pass: the update's own forward, detached, gives them;
 5. advantage: per-token advantages from the recipe's estimator (`rlvr.algo`, pure torch);
 6. update: `updates_per_step` optimizer updates over mini-batches of whole groups on every learner rank;
 7. sync: learner weights to every rollout worker, verified by a logprob probe (a mismatch stops the run).
@@ -30,7 +31,14 @@ from rlvr.batch import StepSamples
 from rlvr.config import Recipe
 from rlvr.lifecycle import close_quietly, stop_on_sigterm
 from rlvr.parts import RunParts, build_parts
-from rlvr.plan import gather_scores, mean_over_ranks, score_work, update_work
+from rlvr.plan import (
+    gather_scores,
+    gather_update_logprobs,
+    mean_over_ranks,
+    score_work,
+    single_update,
+    update_work,
+)
 from rlvr.rollouts import Prefetch, generate_samples
 from rlvr.run_state import load_run_checkpoint, save_run_checkpoint
 from rlvr.step_metrics import sample_metrics
@@ -168,15 +176,30 @@ def filter_groups(
     return generated, stages.trim(kept, gen_round, parts.learners.world_size)
 
 
+def on_policy(parts: RunParts, samples: StepSamples) -> bool:
+    """Whether this step is one synchronous update on what the current weights sampled: then the update's own
+    forward pass gives the old logprobs and the scoring pass below skips the policy."""
+    updates = parts.recipe.learner.updates_per_step
+    return parts.stages.update_gives_old_logprobs and single_update(
+        samples, parts.learners.world_size, updates
+    )
+
+
 def old_logprobs(parts: RunParts, samples: StepSamples) -> None:
-    """The learners recompute behaviour logprobs (and entropy, reference logprobs when a method needs them)."""
+    """The learners recompute behaviour logprobs (and entropy, reference logprobs when a method needs them);
+    on-policy, only the reference logprobs (the update computes the old logprobs)."""
     stages = parts.stages
+    policy = not on_policy(parts, samples)
+    if not policy and not stages.needs_reference:
+        return
     world = parts.learners.world_size
     shards, work = score_work(samples, world, parts.recipe.learner.micro_batch_tokens)
-    outs = parts.learners.score(work, entropy=stages.needs_old_entropy, reference=stages.needs_reference)
-    samples.old_logprobs, samples.old_entropy, samples.ref_logprobs = gather_scores(
-        len(samples), shards, work, outs
+    outs = parts.learners.score(
+        work, entropy=stages.needs_old_entropy, reference=stages.needs_reference, policy=policy
     )
+    old_lp, samples.old_entropy, samples.ref_logprobs = gather_scores(len(samples), shards, work, outs)
+    if policy:
+        samples.old_logprobs = old_lp
 
 
 def advantages(parts: RunParts, samples: StepSamples) -> None:
@@ -187,6 +210,7 @@ def advantages(parts: RunParts, samples: StepSamples) -> None:
 def update(parts: RunParts, samples: StepSamples, step: int) -> dict[str, float]:
     """`updates_per_step` optimizer updates over mini-batches of whole groups, on every learner rank."""
     r = parts.recipe
+    exact = on_policy(parts, samples)
     work = update_work(
         samples,
         parts.learners.world_size,
@@ -194,8 +218,12 @@ def update(parts: RunParts, samples: StepSamples, step: int) -> dict[str, float]
         r.learner.micro_batch_tokens,
         r.rollout.samples_per_prompt,
         whole_groups=parts.stages.is_objective,  # a whole objective (DRPO) sees a prompt's samples in one call
+        on_policy=exact,
     )
-    return mean_over_ranks(parts.learners.update(work, parts.stages.loss_spec, step))
+    results = parts.learners.update(work, parts.stages.loss_spec, step)
+    if exact:  # the forward's detached logprobs: the step's old logprobs (for the mismatch metrics)
+        samples.old_logprobs = gather_update_logprobs(samples, work, results)
+    return mean_over_ranks([res.metrics for res in results])
 
 
 def sync(parts: RunParts) -> dict[str, float]:

@@ -70,6 +70,22 @@ def gather_scores(
     return old_lp, old_ent, ref_lp
 
 
+def update_shards(samples: StepSamples, world: int, updates: int) -> list[list[list[int]]]:
+    """Per optimizer update, per rank, the step's sample indices: `updates` mini-batches of whole groups, each
+    split across every rank. With too few groups (dynamic sampling) there are fewer, smaller updates."""
+    groups = group_slices(samples.group_ids)
+    per_update = max(len(groups) // updates // world * world, world)
+    return [
+        rank_shards(samples, world, [i for g in groups[u : u + per_update] for i in g])
+        for u in range(0, len(groups), per_update)
+    ]
+
+
+def single_update(samples: StepSamples, world: int, updates: int) -> bool:
+    """Whether the step's samples make exactly one optimizer update (`update_shards`)."""
+    return len(update_shards(samples, world, updates)) == 1
+
+
 def update_work(
     samples: StepSamples,
     world: int,
@@ -78,27 +94,32 @@ def update_work(
     group_size: int,
     *,
     whole_groups: bool = False,
+    on_policy: bool = False,
 ) -> list[list[LearnerBatch]]:
-    """Per rank, one payload per optimizer update: `updates` mini-batches of whole groups across all ranks.
+    """Per rank, one payload per optimizer update (`update_shards`), with its micro-batches and global counts.
 
-    With too few groups (dynamic sampling) there are fewer, smaller updates; every rank still gets whole groups.
-    `whole_groups`: keep each group in one micro-batch too (see `micro_plan`).
+    `whole_groups`: keep each group in one micro-batch too (see `micro_plan`). `on_policy`: the step's one
+    update takes the old logprobs from its own forward (`samples.old_logprobs` is not sent; `rlvr.learner.work`).
     """
-    groups = group_slices(samples.group_ids)
-    per_update = max(len(groups) // updates // world * world, world)
+    minis = update_shards(samples, world, updates)
+    if on_policy and len(minis) != 1:
+        raise ValueError(f"an on-policy update must be the only one of its step, not one of {len(minis)}")
     per_rank: list[list[LearnerBatch]] = [[] for _ in range(world)]
-    for u in range(0, len(groups), per_update):
-        mini = [i for g in groups[u : u + per_update] for i in g]
-        shards = rank_shards(samples, world, mini)
+    for shards in minis:
         plans = micro_plan(samples, shards, budget, whole_groups)
-        counts = minibatch_counts(samples, mini)
+        counts = minibatch_counts(samples, [i for shard in shards for i in shard])
         for rank, (shard, plan) in enumerate(zip(shards, plans)):
-            per_rank[rank].append(shard_payload(samples, shard, plan, counts, group_size))
+            per_rank[rank].append(shard_payload(samples, shard, plan, counts, group_size, on_policy))
     return per_rank
 
 
 def shard_payload(
-    samples: StepSamples, shard: list[int], plan: list[list[int]], counts: dict[str, int], group_size: int
+    samples: StepSamples,
+    shard: list[int],
+    plan: list[list[int]],
+    counts: dict[str, int],
+    group_size: int,
+    on_policy: bool = False,
 ) -> LearnerBatch:
     """What one rank needs for one mini-batch: its samples' tokens, per-token and per-sample inputs, its
     micro-batches and the mini-batch's global counts."""
@@ -107,7 +128,7 @@ def shard_payload(
         return [values[i] for i in shard] if values else []
 
     per_token = {
-        "old_logprobs": pick(samples.old_logprobs),
+        "old_logprobs": [] if on_policy else pick(samples.old_logprobs),
         "old_entropy": pick(samples.old_entropy),
         "ref_logprobs": pick(samples.ref_logprobs),
         "advantages": pick(samples.advantages),
@@ -122,7 +143,18 @@ def shard_payload(
         correct=pick(samples.correct),
         counts=counts,
         group_size=group_size,
+        on_policy=on_policy,
     )
+
+
+def gather_update_logprobs(samples: StepSamples, work: list[list[LearnerBatch]], outs: list) -> list:
+    """Per-sample old logprobs, in step order, from the ranks' `UpdateResult`s of an on-policy step."""
+    (shards,) = update_shards(samples, len(work), 1)
+    old_lp: list = [None] * len(samples)
+    for shard, batches, out in zip(shards, work, outs):
+        for i, row in zip(shard, unpack(out.old_logprobs_R, batches[0].response_offsets_N1)):
+            old_lp[i] = row
+    return old_lp
 
 
 def mean_over_ranks(outs: list[dict[str, float]]) -> dict[str, float]:

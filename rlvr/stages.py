@@ -62,6 +62,15 @@ class AlgorithmStages:
         # A method registered with needs_reference=True reads LossInputs.ref_logprobs without a KL term.
         self.needs_reference = kl_on or any(reg.meta(name, "needs_reference", False) for reg, name in methods)
         self._kl = kl
+        # One synchronous update on what the current weights sampled is exactly on-policy: the update's own
+        # forward gives the old logprobs, unless something reads them (or the old entropy) before the update.
+        self.update_gives_old_logprobs = (
+            recipe.train.async_mode == "off"
+            and self.updates_per_step == 1
+            and not self.needs_old_entropy
+            and not self.kl_in_reward
+            and not any(reg.meta(name, "needs_old_logprobs", False) for reg, name in methods)
+        )
         self.loss_spec = {k: v for k, v in self.spec.items() if k not in ("dynamic_sampling", "overlong")}
         overlong_cfg = self.spec.get("overlong") or {}
         self.overlong = self._overlong if overlong_cfg.get("enabled") else None

@@ -251,7 +251,7 @@ def w_reinforce(
     return inp.broadcast(torch.where(correct, pos_value[mode] * one, neg_value[mode] * one))
 
 
-@register_estimator("lens")
+@register_estimator("lens", needs_old_logprobs=True)
 def lens(inp: AdvantageInputs, *, alpha: float = 0.25, eps: float = 1e-6) -> Tensor:
     """LENS (arXiv 2510.08696 §5.1): confidence-calibrated negative rewards from the old policy.
 

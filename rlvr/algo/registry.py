@@ -7,6 +7,8 @@ the driver, which asks the registry instead of checking names (any estimator, lo
 
 * `needs_old_entropy=True`: the learners compute the behaviour policy's per-token entropy before the update
   and pass it as `LossInputs.old_entropy` (ERC).
+* `needs_old_logprobs=True`: the estimator reads the behaviour policy's logprobs, so the learners score them
+  before the advantage (LENS); otherwise an on-policy step takes them from the update's own forward pass.
 * `needs_reference=True`: the learners keep the frozen reference model and pass `LossInputs.ref_logprobs`,
   with or without a `kl_to_ref` term.
 * `budget_kwarg="max_tokens"`: that keyword argument defaults to the generation budget

@@ -13,6 +13,7 @@ import random
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from rlvr.algo.api import PolicyLoss
 from rlvr.algo.contract import LossInputs, LossOutputs
@@ -21,7 +22,7 @@ from rlvr.learner.engine import Learner
 from rlvr.learner.logprobs import token_outputs
 from rlvr.learner.rl_tensors import gather_response
 from rlvr.learner.settings import LearnerSettings
-from rlvr.learner.work import LearnerBatch, MicroBatch, ScoredTokens
+from rlvr.learner.work import LearnerBatch, MicroBatch, ScoredTokens, UpdateResult
 
 
 def learner_settings(
@@ -79,9 +80,14 @@ def loss_inputs(
         values = batch.per_sample(name, mb)
         return None if values is None else values.to(dev)
 
+    logprobs = gather_response(logprobs_BL, prompt_lens, mb.width)
+    # On-policy (one update on what the current weights sampled): this forward's logprobs are the old ones.
+    old_logprobs = logprobs.detach() if batch.on_policy else padded("old_logprobs")
+    if old_logprobs is None:
+        raise ValueError("a learner batch needs old_logprobs unless it is on_policy")
     return LossInputs(
-        logprobs=gather_response(logprobs_BL, prompt_lens, mb.width),
-        old_logprobs=padded("old_logprobs"),
+        logprobs=logprobs,
+        old_logprobs=old_logprobs,
         response_mask=mb.response_mask_BT.to(dev),
         advantages=padded("advantages"),
         ref_logprobs=padded("ref_logprobs"),
@@ -102,10 +108,11 @@ def micro_batch_loss(
     entropy_BL: torch.Tensor | None,
     world_size: int,
     generator: torch.Generator | None = None,
-) -> LossOutputs:
-    """The loss one rank backpropagates for one micro-batch of its shard (`batch`) of a mini-batch."""
+) -> tuple[LossInputs, LossOutputs]:
+    """The loss one rank backpropagates for one micro-batch of its shard (`batch`) of a mini-batch, with the
+    inputs it was computed from."""
     inputs = loss_inputs(batch, mb, logprobs_BL, entropy_BL)
-    return loss(inputs, generator=generator, **plan_normalisers(batch.counts, world_size))
+    return inputs, loss(inputs, generator=generator, **plan_normalisers(batch.counts, world_size))
 
 
 # Metrics that are this call's share of a mini-batch total (they carry the global normalisers): summed over
@@ -191,28 +198,33 @@ class LearnerRank:
         return logprobs, entropy
 
     @torch.no_grad()
-    def score(self, batch: LearnerBatch, *, entropy: bool, reference: bool) -> ScoredTokens:
+    def score(
+        self, batch: LearnerBatch, *, entropy: bool, reference: bool, policy: bool = True
+    ) -> ScoredTokens:
         """Old logprobs (+ entropy, + reference logprobs) of this rank's samples, packed like the responses.
 
         `batch.micro_batches` (the same count on every rank) is the plan; an empty one is a dummy pass.
+        `policy=False` skips the policy's forward (an on-policy update computes the old logprobs itself) and
+        scores the reference model only.
         """
         n_tokens = len(batch.response_ids_R)
         out = ScoredTokens(
-            old_logprobs_R=torch.zeros(n_tokens),
-            old_entropy_R=torch.zeros(n_tokens) if entropy else None,
+            old_logprobs_R=torch.zeros(n_tokens) if policy else None,
+            old_entropy_R=torch.zeros(n_tokens) if policy and entropy else None,
             ref_logprobs_R=torch.zeros(n_tokens) if reference else None,
         )
         self.learner.engine.eval()
         for idx in batch.micro_batches:
             mb = batch.micro(idx, self.pad_id)
-            lp, ent = self._forward(mb, with_entropy=entropy)
+            lp, ent = self._forward(mb, with_entropy=entropy) if policy else (None, None)
             ref_lp = self._forward(mb, with_entropy=False, model=self.reference)[0] if reference else None
             if mb.dummy:
                 continue
-            batch.place(out.old_logprobs_R, lp, mb)
-            if entropy:
+            if lp is not None:
+                batch.place(out.old_logprobs_R, lp, mb)
+            if ent is not None:
                 batch.place(out.old_entropy_R, ent, mb)
-            if reference:
+            if ref_lp is not None:
                 batch.place(out.ref_logprobs_R, ref_lp, mb)
         self.learner.engine.train()
         return out
@@ -228,23 +240,27 @@ class LearnerRank:
 
     # ---- the policy update --------------------------------------------------------------------------------
 
-    def update(self, batches: list[LearnerBatch], *, spec: dict[str, Any], step: int) -> dict[str, float]:
+    def update(self, batches: list[LearnerBatch], *, spec: dict[str, Any], step: int) -> UpdateResult:
         """One optimizer update per batch (this rank's shard of one mini-batch, with its micro-batches).
 
         Each batch carries its mini-batch's global counts (`plan_normalisers`), so every mode normalises by the
         whole mini-batch across ranks: the per-rank normaliser is global / world, and DeepSpeed's gradient
         averaging over ranks completes the sum. An empty micro-batch (ranks must run the same count) is a
-        zero-weight pass over one real sample.
+        zero-weight pass over one real sample. An `on_policy` batch takes its old logprobs from this forward
+        pass and returns them (the driver logs the rollout/learner mismatch from them).
         """
         entropy_grad = bool(spec.get("entropy_coef"))
         policy_loss = self._policy_loss(spec)
         sums: dict[str, float] = {}
+        scored: Tensor | None = None
         for batch in batches:
             real = max(sum(1 for b in batch.micro_batches if b), 1)
+            if batch.on_policy:
+                scored = torch.zeros(len(batch.response_ids_R))
 
-            def loss_fn(mb, outputs, batch=batch, real=real):
+            def loss_fn(mb, outputs, batch=batch, real=real, scored=scored):
                 micro = mb["micro"]
-                out = micro_batch_loss(
+                inputs, out = micro_batch_loss(
                     policy_loss,
                     batch,
                     micro,
@@ -255,6 +271,8 @@ class LearnerRank:
                 )
                 if micro.dummy:
                     return out.loss * 0.0, {}
+                if batch.on_policy:
+                    batch.place(scored, inputs.old_logprobs, micro)
                 return out.loss, call_metrics(out.metrics, real)
 
             micro = []
@@ -272,7 +290,7 @@ class LearnerRank:
             for key, value in result.items():
                 if key != "loss":
                     sums[key] = sums.get(key, 0.0) + float(value) / len(batches)
-        return {f"learner/{k}": v for k, v in sums.items()}
+        return UpdateResult({f"learner/{k}": v for k, v in sums.items()}, scored)
 
     def _policy_loss(self, spec: dict[str, Any]) -> PolicyLoss:
         """The loss, resolved once per spec (registry lookups and kwargs), not on every micro-batch."""

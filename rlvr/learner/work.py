@@ -10,6 +10,10 @@ all micro-batches) that the loss normalisers divide by.
 Size suffixes name the unit: ``P`` prompt tokens, ``R`` response tokens, ``N`` samples, ``N1`` N + 1 offsets,
 ``B``/``T``/``L`` the padded micro-batch (rows, response width, prompt + response width).
 
+An ``on_policy`` batch carries no ``old_logprobs_R``: the current weights sampled it and it gets exactly one
+optimizer update, so the update's own forward pass, detached, gives the old logprobs (the ratio is exactly 1
+and no separate scoring pass is needed); the rank returns them in ``UpdateResult.old_logprobs_R``.
+
 ``ScoredTokens`` is what scoring returns: per-token tensors aligned with the batch's ``response_ids_R``.
 Padding happens in one place, ``LearnerBatch.micro``, right before a forward pass.
 """
@@ -92,6 +96,7 @@ class LearnerBatch:
     micro_batches: list[list[int]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     group_size: int | None = None
+    on_policy: bool = False
 
     @classmethod
     def build(
@@ -106,6 +111,7 @@ class LearnerBatch:
         correct: Sequence[bool] | None = None,
         counts: dict[str, int] | None = None,
         group_size: int | None = None,
+        on_policy: bool = False,
     ) -> LearnerBatch:
         """Pack ragged rows. `per_token` maps names of `TOKEN_FIELDS` to rows aligned with `response_ids`."""
         tokens = {}
@@ -125,6 +131,7 @@ class LearnerBatch:
             micro_batches=micro_batches,
             counts=dict(counts or {}),
             group_size=group_size,
+            on_policy=on_policy,
             **tokens,
         )
 
@@ -193,6 +200,15 @@ class LearnerBatch:
 class ScoredTokens:
     """Per-token results of scoring a batch, packed like its `response_ids_R` (None: not requested)."""
 
-    old_logprobs_R: Tensor
+    old_logprobs_R: Tensor | None
     old_entropy_R: Tensor | None = None
     ref_logprobs_R: Tensor | None = None
+
+
+@dataclass
+class UpdateResult:
+    """What one rank's update returns: its metrics and, for an ``on_policy`` batch, the old logprobs its
+    forward pass gave (packed like the batch's ``response_ids_R``; None otherwise)."""
+
+    metrics: dict[str, float]
+    old_logprobs_R: Tensor | None = None

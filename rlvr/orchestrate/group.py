@@ -344,9 +344,24 @@ class RolloutGroup:
         """Undo ``sleep`` on every worker."""
         self._run("wake_up", {r: ("wake_up", (), {}) for r in range(self.num_workers)})
 
-    def kill_worker(self, rank: int) -> None:
-        """Fault injection for tests: kill one worker's actor as a crash would."""
-        ray.kill(self.workers[rank], no_restart=True)
+    def kill_worker(self, rank: int, timeout_s: float = 60.0) -> None:
+        """Fault injection for tests: kill one worker's actor as a crash would, and return once it is dead.
+
+        ``ray.kill`` only requests the kill; a call made right after it can still be answered by the old
+        process, so this waits until a call on the actor fails.
+        """
+        worker = self.workers[rank]
+        ray.kill(worker, no_restart=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                ray.get(worker.health.remote(), timeout=5)
+            except RayActorError:
+                return
+            except GetTimeoutError:
+                continue
+            time.sleep(0.1)
+        raise RuntimeError(f"rollout worker {rank} was still answering {timeout_s:.0f} s after ray.kill")
 
     def shutdown(self) -> None:
         """Kill every worker actor."""

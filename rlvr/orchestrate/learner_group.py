@@ -18,6 +18,7 @@ from ray.exceptions import RayActorError, RayTaskError
 from rlvr.config.sections import LearnerConfig
 from rlvr.learner.dist import free_port
 from rlvr.learner.rank import LearnerRank
+from rlvr.learner.work import LearnerBatch, ScoredTokens, UpdateResult
 from rlvr.orchestrate.group import first_line
 from rlvr.orchestrate.weight_sync import publish_weights
 from rlvr.registry import import_plugins, loaded_plugins
@@ -178,11 +179,16 @@ class LearnerGroup:
     def world_size(self) -> int:
         return len(self.ranks)
 
-    def score(self, shards: list[dict[str, Any]], *, entropy: bool, reference: bool) -> list[dict[str, Any]]:
-        """Per-rank old logprobs (+ entropy, + reference logprobs) of each rank's shard."""
-        return self._all("score", shards, entropy=entropy, reference=reference)
+    def score(
+        self, shards: list[LearnerBatch], *, entropy: bool, reference: bool, policy: bool = True
+    ) -> list[ScoredTokens]:
+        """Per-rank old logprobs (+ entropy, + reference logprobs) of each rank's shard (`policy=False`:
+        reference logprobs only)."""
+        return self._all("score", shards, entropy=entropy, reference=reference, policy=policy)
 
-    def update(self, updates: list[list[dict[str, Any]]], spec: dict[str, Any], step: int) -> list[dict]:
+    def update(
+        self, updates: list[list[LearnerBatch]], spec: dict[str, Any], step: int
+    ) -> list[UpdateResult]:
         """Run the optimizer updates of one RL step; `updates[r]` is rank r's list of mini-batch plans."""
         return self._all("update", updates, spec=spec, step=step)
 

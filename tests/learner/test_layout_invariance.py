@@ -37,6 +37,7 @@ from rlvr.algo import OBJECTIVES, compute_advantages
 from rlvr.algo.api import PolicyLoss
 from rlvr.batch import StepSamples
 from rlvr.learner.rank import call_metrics, micro_batch_loss
+from rlvr.learner.work import UpdateResult
 
 VOCAB, HIDDEN, GROUP = 23, 8, 4
 PAD = 0
@@ -168,7 +169,7 @@ class GradLearners:
             for batch in plan.micro_batches:
                 mb = plan.micro(batch, PAD)
                 lp, ent = self.model(mb.input_ids_BL)
-                out = micro_batch_loss(
+                _, out = micro_batch_loss(
                     PolicyLoss(spec), plan, mb, lp, ent, self.world_size, torch.Generator()
                 )
                 loss = out.loss * 0.0 if not batch else out.loss
@@ -179,7 +180,7 @@ class GradLearners:
             for acc, g in zip(total, rank_grad):
                 acc += g / self.world_size  # DeepSpeed averages gradients over ranks
         self.grad = torch.cat([g.flatten() for g in total])
-        return [{} for _ in per_rank]
+        return [UpdateResult({}) for _ in per_rank]
 
 
 def step_gradient(
@@ -194,7 +195,9 @@ def step_gradient(
         ),
         learners=learners,
         stages=types.SimpleNamespace(
-            loss_spec=spec, is_objective=(spec.get("loss") or {}).get("name") in OBJECTIVES
+            loss_spec=spec,
+            is_objective=(spec.get("loss") or {}).get("name") in OBJECTIVES,
+            update_gives_old_logprobs=False,  # the samples carry their (shifted, for the hinge) old logprobs
         ),
     )
     loop.update(parts, samples, 0)

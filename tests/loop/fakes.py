@@ -19,7 +19,7 @@ import torch
 
 from rlvr.checkpoint.manager import CheckpointManager
 from rlvr.config import Recipe
-from rlvr.learner.work import ScoredTokens
+from rlvr.learner.work import ScoredTokens, UpdateResult
 from rlvr.metrics_log import MetricsLogger
 from rlvr.orchestrate.weight_sync import SyncStats
 from rlvr.parts import RunParts
@@ -82,23 +82,31 @@ class FakeLearners:
         self.version = 0
         self.rng = 0
 
-    def score(self, work, *, entropy, reference):
-        self.calls.append(("score", self.version))
+    def score(self, work, *, entropy, reference, policy=True):
+        self.calls.append(("score", self.version, policy))
         n = len(work[0].response_ids_R)
         return [
             ScoredTokens(
-                old_logprobs_R=torch.full((n,), -0.5 + self.drift),
-                old_entropy_R=torch.ones(n) if entropy else None,
+                old_logprobs_R=torch.full((n,), -0.5 + self.drift) if policy else None,
+                old_entropy_R=torch.ones(n) if policy and entropy else None,
                 ref_logprobs_R=torch.full((n,), -0.5) if reference else None,
             )
         ]
 
     def update(self, work, spec, step):
-        self.calls.append(("update", step, len(work[0])))
+        batches = work[0]
+        self.calls.append(("update", step, len(batches)))
+        if not batches[0].on_policy:
+            assert all(b.old_logprobs_R is not None for b in batches), (
+                "an off-policy update without old logprobs"
+            )
         self.version += 1
         if self.on_update is not None:
             self.on_update(step)
-        return [{"learner/grad_norm": 1.0, "learner/samples": float(sum(len(b) for b in work[0]))}]
+        metrics = {"learner/grad_norm": 1.0, "learner/samples": float(sum(len(b) for b in batches))}
+        n = len(batches[0].response_ids_R)
+        scored = torch.full((n,), -0.5 + self.drift) if batches[0].on_policy else None
+        return [UpdateResult(metrics, scored)]
 
     def publish_weights(self, timeout=None):
         self.calls.append(("publish", self.version))

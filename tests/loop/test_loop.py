@@ -23,7 +23,25 @@ def test_one_step_calls_the_parts_in_order(tmp_path):
     train(recipe(tmp_path, train={"steps": 1}), build=build)
     order = [c[0] for c in build.calls]
     # The start-up sync proves rollout == learner before the first step; then one step's phases.
-    assert order == ["publish", "push", "generate", "score", "update", "publish", "push"]
+    # One synchronous update on what the current weights sampled: the update's forward gives the old logprobs.
+    assert order == ["publish", "push", "generate", "update", "publish", "push"]
+
+
+@pytest.mark.parametrize(
+    ("sections", "scored"),
+    [
+        ({"learner": {"updates_per_step": 2}}, True),  # the second update is off-policy
+        ({"train": {"async_mode": "one_step_off", "steps": 2}}, True),  # sampled one version behind
+        ({"algorithm": {"estimator": {"name": "lens"}}}, True),  # the estimator reads them
+        ({"algorithm": {"modifiers": [{"name": "erc"}]}}, True),  # needs the old entropy
+        ({"algorithm": {"kl_to_ref": {"coef": 0.1}}}, False),  # reference logprobs only
+    ],
+)
+def test_the_scoring_pass_runs_only_where_the_update_cannot_give_old_logprobs(tmp_path, sections, scored):
+    build = FakeBuild()
+    train(recipe(tmp_path, **{"train": {"steps": 2}, **sections}), build=build)
+    scores = kinds(build.calls, "score")
+    assert len(scores) == 2 and all(policy is scored for _, _, policy in scores), scores
 
 
 def test_every_step_logs_one_record_with_its_phases(tmp_path):
@@ -45,6 +63,13 @@ def test_the_mismatch_metric_sees_the_learner_disagree_with_the_rollout(tmp_path
     r = recipe(tmp_path, train={"steps": 1})
     train(r, build=FakeBuild(drift=0.25))
     (m,) = metrics(r.run_dir)
+    assert m["mismatch/logprob_abs_max"] == pytest.approx(0.25)  # from the update's own forward
+
+
+def test_the_mismatch_metric_of_an_off_policy_step_comes_from_the_scoring_pass(tmp_path):
+    r = recipe(tmp_path, train={"steps": 1}, learner={"updates_per_step": 2})
+    train(r, build=FakeBuild(drift=0.25))
+    (m,) = metrics(r.run_dir)
     assert m["mismatch/logprob_abs_max"] == pytest.approx(0.25)
 
 
@@ -55,7 +80,7 @@ def test_dynamic_sampling_tops_up_until_the_step_is_full(tmp_path):
     train(r, build=build)
     # Per step: rounds of 6 prompts, each with 2 mixed groups (rows r % 3 == 2): 3 rounds fill 6 groups.
     step_calls = [c[0] for c in build.calls][2:]
-    assert step_calls[:5] == ["generate", "generate", "generate", "score", "update"]
+    assert step_calls[:4] == ["generate", "generate", "generate", "update"]
     for m in metrics(r.run_dir):
         assert m["filter/generation_rounds"] == 3
         assert m["filter/kept_groups"] == 6
@@ -120,4 +145,4 @@ def test_colocated_placement_frees_the_rollout_device_around_the_update(tmp_path
     build = FakeBuild()
     train(recipe(tmp_path, train={"steps": 1}, resources={"placement": "colocated"}), build=build)
     order = [c[0] for c in build.calls]
-    assert order[order.index("sleep") : order.index("wake") + 1] == ["sleep", "score", "update", "wake"]
+    assert order[order.index("sleep") : order.index("wake") + 1] == ["sleep", "update", "wake"]
