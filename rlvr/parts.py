@@ -155,7 +155,7 @@ def _start_actors(
     stages: AlgorithmStages,
     run_dir: Path,
 ) -> tuple[Any, Any]:
-    """Ray, then the learner ranks and the rollout workers (their shutdown on `stack`)."""
+    """Ray, then the learner ranks and the rollout workers, starting in parallel (their shutdown on `stack`)."""
     from rlvr.orchestrate.cluster import init_ray, shutdown_ray
     from rlvr.orchestrate.group import RolloutGroup
     from rlvr.orchestrate.learner_group import LearnerGroup
@@ -181,6 +181,7 @@ def _start_actors(
         total_updates=r.train.steps * r.learner.updates_per_step,
         dtype=dtype,
         resources=res.learner_node_resources,
+        wait=False,  # the ranks build their engines while the rollout workers start
     )
     close_quietly(stack, learners.shutdown)
     rollout = RolloutGroup(
@@ -194,6 +195,7 @@ def _start_actors(
         resources=res.rollout_node_resources,
     )
     close_quietly(stack, rollout.shutdown)
+    learners.wait_ready()
     return learners, rollout
 
 

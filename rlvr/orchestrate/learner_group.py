@@ -89,6 +89,8 @@ class LearnerGroup:
         master_addr: Address of rank 0 for torch.distributed (loopback on one machine).
         dtype: Parameter dtype, the resolved ``model.dtype`` ("float32", "bfloat16" or "float16").
         resources: Custom Ray resources per rank (``resources.learner_node_resources``: pins ranks to nodes).
+        wait: Return once every rank is ready; False returns at once (the ranks start in the background, e.g.
+            while the rollout workers start) and ``wait_ready`` waits later.
     """
 
     def __init__(
@@ -106,8 +108,10 @@ class LearnerGroup:
         total_updates: int = 1,
         dtype: str = "float32",
         resources: dict[str, float] | None = None,
+        wait: bool = True,
     ) -> None:
         self.config = config
+        self.start_timeout_s = start_timeout_s
         self.timeout = config.collective_timeout_s
         # Every rank must see calls in one order (their collectives pair up), also when two threads call (a
         # weight-group refit from the rollout prefetch thread while the loop drives an update).
@@ -134,7 +138,12 @@ class LearnerGroup:
             )
             for r in range(world)
         ]
-        self._all("ready", timeout=start_timeout_s)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Return once every rank has built its engine (raises `LearnerError` naming a rank that failed)."""
+        self._all("ready", timeout=self.start_timeout_s)
 
     def _all(
         self, method: str, *per_rank_args: list[Any], timeout: float | None = None, **kwargs: Any
