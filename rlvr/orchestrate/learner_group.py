@@ -7,6 +7,7 @@ of hanging. Data reaches each rank as its own shard of whole prompt groups; resu
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from typing import Any
@@ -16,7 +17,6 @@ import torch
 from ray.exceptions import RayActorError, RayTaskError
 
 from rlvr.config.sections import LearnerConfig
-from rlvr.learner.dist import free_port
 from rlvr.learner.rank import LearnerRank
 from rlvr.learner.work import LearnerBatch, ScoredTokens, UpdateResult
 from rlvr.orchestrate.group import first_line
@@ -30,7 +30,18 @@ class _LearnerActor(LearnerRank):
 
     def __init__(self, *, plugins: tuple[str, ...] = (), **kwargs: Any) -> None:
         import_plugins(plugins)  # the recipe's plugins, so their registered losses resolve in this process
-        super().__init__(**kwargs)
+        self._kwargs = kwargs  # the engine is built by `start`, once rank 0's address is known
+
+    def rendezvous(self) -> tuple[str, int]:
+        """Rank 0: this node's address and a port free on it, where torch.distributed meets (any node)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("", 0))
+            return ray.util.get_node_ip_address(), sock.getsockname()[1]
+
+    def start(self, where: tuple[str, int]) -> dict[str, Any]:
+        """Build this rank's engine; `where` is rank 0's `rendezvous`."""
+        super().__init__(master_addr=where[0], master_port=where[1], **self._kwargs)
+        return self.ready()
 
     def publish_weights(self) -> Any:
         weights = self.named_weights()  # every rank joins the ZeRO-3 gather
@@ -86,7 +97,6 @@ class LearnerGroup:
         device: "cpu" or "cuda".
         reference: Also keep a frozen reference copy (for KL-to-reference terms).
         num_cpus / num_gpus: Ray resources per rank.
-        master_addr: Address of rank 0 for torch.distributed (loopback on one machine).
         dtype: Parameter dtype, the resolved ``model.dtype`` ("float32", "bfloat16" or "float16").
         resources: Custom Ray resources per rank (``resources.learner_node_resources``: pins ranks to nodes).
         wait: Return once every rank is ready; False returns at once (the ranks start in the background, e.g.
@@ -103,7 +113,6 @@ class LearnerGroup:
         reference: bool = False,
         num_cpus: float = 1.0,
         num_gpus: float = 0.0,
-        master_addr: str = "127.0.0.1",
         start_timeout_s: float = 600.0,
         total_updates: int = 1,
         dtype: str = "float32",
@@ -116,7 +125,6 @@ class LearnerGroup:
         # Every rank must see calls in one order (their collectives pair up), also when two threads call (a
         # weight-group refit from the rollout prefetch thread while the loop drives an update).
         self._submit = threading.Lock()
-        port = free_port()
         actor_cls = ray.remote(_LearnerActor).options(
             num_cpus=num_cpus, num_gpus=num_gpus, resources=dict(resources or {})
         )
@@ -125,8 +133,6 @@ class LearnerGroup:
             actor_cls.remote(
                 rank=r,
                 world_size=world,
-                master_addr=master_addr,
-                master_port=port,
                 model_path=str(model_path),
                 config=config,
                 seed=seed,
@@ -138,12 +144,17 @@ class LearnerGroup:
             )
             for r in range(world)
         ]
+        # Rank 0's node address (not the driver's loopback: ranks may sit on other nodes) reaches every rank's
+        # `start` as a Ray reference, so nothing here waits for it.
+        where = self.ranks[0].rendezvous.remote()
+        self._starting = {actor.start.remote(where): r for r, actor in enumerate(self.ranks)}
         if wait:
             self.wait_ready()
 
     def wait_ready(self) -> None:
         """Return once every rank has built its engine (raises `LearnerError` naming a rank that failed)."""
-        self._all("ready", timeout=self.start_timeout_s)
+        pending, self._starting = self._starting, {}
+        self._collect(pending, "start", self.start_timeout_s, deadline_key="")
 
     def _all(
         self, method: str, *per_rank_args: list[Any], timeout: float | None = None, **kwargs: Any
@@ -155,6 +166,10 @@ class LearnerGroup:
             for r, actor in enumerate(self.ranks):
                 args = [a[r] for a in per_rank_args]
                 pending[getattr(actor, method).remote(*args, **kwargs)] = r
+        return self._collect(pending, method, limit, "" if timeout else "learner.collective_timeout_s; ")
+
+    def _collect(self, pending: dict[Any, int], method: str, limit: float, deadline_key: str) -> list:
+        """The results of calls `pending` (reference -> rank), in rank order, within `limit` seconds."""
         results: list[Any] = [None] * len(self.ranks)
         deadline = time.monotonic() + limit
         # Collect as ranks finish, so a dead rank is named at once rather than after its peers, which wait
@@ -165,10 +180,9 @@ class LearnerGroup:
             if not done:
                 stuck = sorted(pending.values())
                 ranks = f"rank{'s' if len(stuck) > 1 else ''} {', '.join(map(str, stuck))}"
-                key = "learner.collective_timeout_s; " if timeout is None else ""
                 raise LearnerError(
                     f"learner {ranks} did not finish {method!r} within {limit:.0f} s "
-                    f"({key}stuck in a collective or overloaded)"
+                    f"({deadline_key}stuck in a collective or overloaded)"
                 )
             for ref in done:
                 rank = pending.pop(ref)
