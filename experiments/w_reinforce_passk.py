@@ -4,8 +4,8 @@
     .venv/bin/python experiments/w_reinforce_passk.py --aggregate-only
 
 W-REINFORCE (arXiv 2506.01347) weights correct answers by lambda = 0.1 and wrong ones by -1, with no baseline
-and no normalisation; the paper finds it keeps pass@k at large k where GRPO/PPO narrow the policy. There is no
-method recipe for it: the arm is the quickstart with the `w_reinforce` estimator, PPO clip 0.2 and token mean.
+and no normalisation; the paper finds it keeps pass@k at large k where GRPO/PPO narrow the policy. The arm is
+`recipes/methods/w_reinforce.yaml`: the quickstart with the `w_reinforce` estimator, PPO clip 0.2 and token mean.
 pass@k is the unbiased estimator over the 16 held-out samples per prompt at temperature 1.0.
 """
 
@@ -16,17 +16,7 @@ import sys
 from harness import Arm, Comparison, Metric, main
 from settings import GRPO, budget
 
-W_REINFORCE = Arm(
-    "w_reinforce",
-    "recipes/quickstart.yaml",
-    {
-        "algorithm": {
-            "estimator": {"name": "w_reinforce", "mode": "weighted", "lam": 0.1},
-            "loss": {"name": "ppo_clip", "eps_low": 0.2, "eps_high": 0.2},
-            "aggregation": "token_mean",
-        }
-    },
-)
+W_REINFORCE = Arm("w_reinforce", "recipes/methods/w_reinforce.yaml")
 
 COMPARISON = Comparison(
     name="w_reinforce_passk",

@@ -104,6 +104,7 @@ METHOD_CHECKS: dict[str, Callable[[Record], None]] = {
     "erc": lambda r: (_erc(r), _dual_clip(r)),
     "clip_cov": lambda r: (_clip_cov(r), _ppo_clip(r)),
     "kl_cov": _kl_cov,
+    "w_reinforce": _ppo_clip,
 }
 
 
