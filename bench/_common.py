@@ -118,8 +118,9 @@ def rlvr_recipe(
 def rlvr_steps(records: Iterable[Mapping[str, Any]], samples_per_step: int) -> list[dict[str, Any]]:
     """Per-step time, generated tokens and phase times from rlvr's metrics.jsonl records.
 
-    A step record carries ``time/step_s`` and one ``time/<phase>_s`` per loop phase; records without a step
-    time (an evaluation logged on its own) are skipped. Tokens are the mean response length x samples.
+    A step record carries ``time/step_s`` and one ``time/<phase>_s`` per loop phase (the first one also
+    ``time/startup_s``, kept as ``startup_s``); records without a step time (an evaluation logged on its own)
+    are skipped. Tokens are the mean response length x samples.
     """
     steps = []
     for rec in records:
@@ -128,10 +129,12 @@ def rlvr_steps(records: Iterable[Mapping[str, Any]], samples_per_step: int) -> l
         phases = {
             k[len("time/") : -len("_s")]: float(v)
             for k, v in rec.items()
-            if k.startswith("time/") and k.endswith("_s") and k != "time/step_s"
+            if k.startswith("time/") and k.endswith("_s") and k not in ("time/step_s", "time/startup_s")
         }
         tokens = float(rec.get("response_length/mean", 0.0)) * samples_per_step
         steps.append({"step_s": float(rec["time/step_s"]), "tokens": tokens, "phases": phases})
+        if "time/startup_s" in rec:  # the first step's record: process start to the first step
+            steps[-1]["startup_s"] = float(rec["time/startup_s"])
     return steps
 
 

@@ -407,7 +407,9 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
     tps = step_stats([s["tokens"] / s["step_s"] for s in steps if s["step_s"] > 0])
     phases = phase_stats([s["phases"] for s in steps])
     outside = run["machine"]["wall_s"] - sum(s["step_s"] for s in steps)  # start-up, teardown, final save
+    startup = next((s["startup_s"] for s in steps if "startup_s" in s), None)  # rlvr logs its own
     return {
+        "startup_s": startup,
         "step_s": step,
         "tokens_per_step": tokens,
         "tokens_per_s": tps,
@@ -428,8 +430,9 @@ def print_model(name: str, params: int, result: dict[str, Any]) -> None:
             f"{fw:>5}: step {fmt_range(s['step_s'])}; {s['tokens_per_step']['median']:.0f} tokens/step, "
             f"{s['tokens_per_s']['median']:.0f} tokens/s; split: {split}"
         )
+        startup = f" (start-up to the first step {s['startup_s']:.1f} s)" if s.get("startup_s") else ""
         print(
-            f"       {s['outside_steps_s']:.1f} s outside the steps (start-up, teardown); machine {idle}; "
+            f"       {s['outside_steps_s']:.1f} s outside the steps (start-up, teardown){startup}; machine {idle}; "
             f"others used {m['other_cpu_cores']:.2f} cores; peak RSS {m['peak_rss_mb']:.0f} MiB"
         )
     if "ratio_trl_over_rlvr" in result:

@@ -9,10 +9,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 log = logging.getLogger("rlvr.lifecycle")
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (the interpreter, imports and start-up included)."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
 
 
 class StopFlag:

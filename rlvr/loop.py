@@ -16,7 +16,8 @@ One step, in order:
 5. advantage: per-token advantages from the recipe's estimator (`rlvr.algo`, pure torch);
 6. update: `updates_per_step` optimizer updates over mini-batches of whole groups on every learner rank;
 7. sync: learner weights to every rollout worker, verified by a logprob probe (a mismatch stops the run).
-Then metrics, evaluation and checkpoint by their cadences. SIGTERM finishes the step, checkpoints and returns.
+Then metrics (the first step's record also carries `time/startup_s`, process start to the first step),
+evaluation and checkpoint by their cadences. SIGTERM finishes the step, checkpoints and returns.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 from rlvr.batch import StepSamples
 from rlvr.config import Recipe
-from rlvr.lifecycle import close_quietly, stop_on_sigterm
+from rlvr.lifecycle import close_quietly, process_age_s, stop_on_sigterm
 from rlvr.parts import RunParts, build_parts
 from rlvr.plan import (
     gather_scores,
@@ -76,6 +77,7 @@ def train(
         sync(parts)  # proves rollout == learner before the first step (catches a bad model load or resume)
         if step == 0 and recipe.eval.every_steps and recipe.eval.at_start:
             parts.logger.log(0, evaluate(parts))
+        startup_s = process_age_s()  # process start to the first step (resume and start-of-run eval included)
         while step < steps and not stop.requested:
             t0 = time.perf_counter()
             timer: dict[str, float] = {}
@@ -102,6 +104,8 @@ def train(
             last.update(parts.stages.metrics)
             last.update(update_metrics)
             last.update(sync_metrics)
+            if startup_s is not None:
+                last["time/startup_s"], startup_s = startup_s, None
             if recipe.eval.every_steps and step % recipe.eval.every_steps == 0:
                 last.update(evaluate(parts))
             parts.logger.log(step, last)

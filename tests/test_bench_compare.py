@@ -92,12 +92,18 @@ def test_step_stats_drop_the_first_step_and_keep_something_for_one_step():
 def test_rlvr_steps_read_every_time_phase_and_skip_records_without_a_step():
     records = [
         {"eval/accuracy/mean": 0.2},
-        {"time/step_s": 3.0, "time/generate_s": 1.0, "time/update_s": 1.5, "response_length/mean": 20.5},
+        {
+            "time/step_s": 3.0,
+            "time/generate_s": 1.0,
+            "time/update_s": 1.5,
+            "time/startup_s": 21.0,
+            "response_length/mean": 20.5,
+        },
         {"time/step_s": 2.0, "time/generate_s": 0.8, "time/sync_s": 0.1, "response_length/mean": 10.0},
     ]
     steps = common.rlvr_steps(records, samples_per_step=128)
-    assert steps == [
-        {"step_s": 3.0, "tokens": 2624.0, "phases": {"generate": 1.0, "update": 1.5}},
+    assert steps == [  # start-up is not a phase of the step
+        {"step_s": 3.0, "tokens": 2624.0, "phases": {"generate": 1.0, "update": 1.5}, "startup_s": 21.0},
         {"step_s": 2.0, "tokens": 1280.0, "phases": {"generate": 0.8, "sync": 0.1}},
     ]
 

@@ -57,6 +57,7 @@ def test_every_step_logs_one_record_with_its_phases(tmp_path):
         assert m["learner/samples"] == 12.0
         assert m["mismatch/logprob_abs_max"] == 0.0
     assert last["accuracy/mean"] == records[-1]["accuracy/mean"]
+    assert records[0]["time/startup_s"] > 0 and all("time/startup_s" not in m for m in records[1:])
 
 
 def test_the_mismatch_metric_sees_the_learner_disagree_with_the_rollout(tmp_path):
