@@ -18,7 +18,7 @@ most `--max-new-tokens` new tokens, temperature 1, fp32, AdamW at lr 1e-6.
   TRL's default) + AdamW step over exactly the sequences vLLM generated: per-token logprobs of the response
   tokens (cross-entropy on the response positions only) x a dummy +-1 advantage, mean over response tokens.
   Two layouts: one right-padded batch with an attention mask (what TRL does), and micro-batches of at most
-  `--micro-batch-tokens` padded tokens, longest first (what rlvr's planner does; the default is rlvr's
+  `--micro-batch-tokens` padded tokens, longest first (rlvr's packer; the default is rlvr's
   `learner.micro_batch_tokens`). Timed on each generated batch after one untimed warm-up update.
 - step: generate + the better update layout.
 
@@ -104,25 +104,13 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def micro_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
-    """Indices of `lengths` in micro-batches of at most `budget` padded tokens (rows x longest row).
+    """Indices of `lengths` in micro-batches of at most `budget` padded tokens: rlvr's packer, longest first
+    (similar lengths share a micro-batch, so padding stays small; an over-long sequence goes alone)."""
+    from rlvr.batch import pack_micro_batches
 
-    Longest first, filled greedily, so similar lengths share a micro-batch and padding stays small; a
-    sequence longer than the budget gets a micro-batch of its own.
-    """
     if budget < 1:
-        raise ValueError(f"budget must be >= 1, got {budget}")
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0
-    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        if current and max(longest, lengths[i]) * (len(current) + 1) > budget:
-            batches.append(current)
-            current, longest = [], 0
-        current.append(i)
-        longest = max(longest, lengths[i])
-    if current:
-        batches.append(current)
-    return batches
+        raise ValueError(f"--micro-batch-tokens: the budget must be >= 1, got {budget}")
+    return pack_micro_batches(list(lengths), budget, longest_first=True)
 
 
 def padded_tokens(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> int:
@@ -300,6 +288,15 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
+def timed_part(
+    idle: Mapping[str, Any], per_batch: list[dict[str, Any]], keys: Sequence[str]
+) -> dict[str, Any]:
+    """One timed part's record: the idle wait before it, the load after it, every batch and the statistics
+    (median, range over all batches) of each of `keys`."""
+    stats = {key: step_stats([x[key] for x in per_batch], 0) for key in keys}
+    return {"idle": idle, "load_after": _load(), "batches": per_batch, **stats}
+
+
 def run_model(name: str, args: argparse.Namespace, rows: list[dict[str, Any]]) -> dict[str, Any]:
     import random
 
@@ -333,14 +330,7 @@ def run_model(name: str, args: argparse.Namespace, rows: list[dict[str, Any]]) -
             {"s": seconds, "tokens": tokens, "sequences": len(out), "tokens_per_s": tokens / seconds}
         )
         print(f"[limit {name}] generate batch {b}: {seconds:.2f} s, {tokens} tokens", flush=True)
-    result["generate"] = {
-        "idle": idle,
-        "load_after": _load(),
-        "batches": per_batch,
-        "s": step_stats([x["s"] for x in per_batch], 0),
-        "tokens": step_stats([x["tokens"] for x in per_batch], 0),
-        "tokens_per_s": step_stats([x["tokens_per_s"] for x in per_batch], 0),
-    }
+    result["generate"] = timed_part(idle, per_batch, ("s", "tokens", "tokens_per_s"))
     del llm
     gc.collect()
 
@@ -384,14 +374,7 @@ def run_model(name: str, args: argparse.Namespace, rows: list[dict[str, Any]]) -
                 f"[limit {name}] update {layout_name} batch {b}: {seconds:.2f} s, {len(layout)} micro-batches",
                 flush=True,
             )
-        result["update"][layout_name] = {
-            "idle": idle,
-            "load_after": _load(),
-            "batches": per_batch,
-            "s": step_stats([x["s"] for x in per_batch], 0),
-            "micro_batches": step_stats([x["micro_batches"] for x in per_batch], 0),
-            "padded_tokens": step_stats([x["padded_tokens"] for x in per_batch], 0),
-        }
+        result["update"][layout_name] = timed_part(idle, per_batch, ("s", "micro_batches", "padded_tokens"))
     del model, opt
     gc.collect()
 

@@ -92,9 +92,10 @@ def train(
             colocated = recipe.resources.placement == "colocated"
             if colocated:
                 parts.rollout.sleep()  # free the shared device for the learners (a no-op on CPU)
-            timed(timer, "logprobs", old_logprobs, parts, samples)
+            exact = on_policy(parts, samples)  # then the update's own forward gives the old logprobs
+            timed(timer, "logprobs", old_logprobs, parts, samples, exact)
             timed(timer, "advantage", advantages, parts, samples)
-            update_metrics = timed(timer, "update", update, parts, samples, step)
+            update_metrics = timed(timer, "update", update, parts, samples, step, exact)
             if colocated:
                 parts.rollout.wake_up()
             sync_metrics = timed(timer, "sync", sync, parts)
@@ -189,11 +190,11 @@ def on_policy(parts: RunParts, samples: StepSamples) -> bool:
     )
 
 
-def old_logprobs(parts: RunParts, samples: StepSamples) -> None:
+def old_logprobs(parts: RunParts, samples: StepSamples, exact: bool) -> None:
     """The learners recompute behaviour logprobs (and entropy, reference logprobs when a method needs them);
-    on-policy, only the reference logprobs (the update computes the old logprobs)."""
+    on an `exact` (on-policy) step, only the reference logprobs (the update computes the old logprobs)."""
     stages = parts.stages
-    policy = not on_policy(parts, samples)
+    policy = not exact
     if not policy and not stages.needs_reference:
         return
     world = parts.learners.world_size
@@ -211,10 +212,10 @@ def advantages(parts: RunParts, samples: StepSamples) -> None:
     samples.advantages = parts.stages.advantages(samples)
 
 
-def update(parts: RunParts, samples: StepSamples, step: int) -> dict[str, float]:
-    """`updates_per_step` optimizer updates over mini-batches of whole groups, on every learner rank."""
+def update(parts: RunParts, samples: StepSamples, step: int, exact: bool) -> dict[str, float]:
+    """`updates_per_step` optimizer updates over mini-batches of whole groups, on every learner rank; an
+    `exact` (on-policy) step's one update also gives the old logprobs."""
     r = parts.recipe
-    exact = on_policy(parts, samples)
     work = update_work(
         samples,
         parts.learners.world_size,

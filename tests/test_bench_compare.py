@@ -6,25 +6,12 @@ No TRL, Ray, vLLM or DeepSpeed: the benchmark itself is run by hand (docs/perfor
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
+from bench_modules import load_bench
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _load("_common")
+common = load_bench("_common")
 
 
 def test_parse_models_keeps_order_and_names_the_known_ones_on_a_miss():
@@ -36,7 +23,7 @@ def test_parse_models_keeps_order_and_names_the_known_ones_on_a_miss():
 
 
 def test_random_models_have_the_advertised_sizes():
-    bench = _load("compare_trl")
+    bench = load_bench("compare_trl")
     for name, millions in (("18m", 18), ("72m", 72)):
         arch = {**common.RANDOM_ARCHS[name], "vocab_size": 320, "tie_word_embeddings": True}
         assert abs(bench.count_params(arch) / 1e6 - millions) < 0.06 * millions, name

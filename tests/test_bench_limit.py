@@ -8,26 +8,14 @@ No vLLM and no model runs: the benchmark itself is run by hand (`bench/machine_l
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
+from bench_modules import load_bench
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-limit = _load("machine_limit")
+limit = load_bench("machine_limit")
 
 
 def test_defaults_are_the_equal_work_settings_and_rlvrs_micro_batch_budget():

@@ -195,12 +195,10 @@ def step_gradient(
         ),
         learners=learners,
         stages=types.SimpleNamespace(
-            loss_spec=spec,
-            is_objective=(spec.get("loss") or {}).get("name") in OBJECTIVES,
-            update_gives_old_logprobs=False,  # the samples carry their (shifted, for the hinge) old logprobs
+            loss_spec=spec, is_objective=(spec.get("loss") or {}).get("name") in OBJECTIVES
         ),
     )
-    loop.update(parts, samples, 0)
+    loop.update(parts, samples, 0, False)  # the samples carry their (shifted, for the hinge) old logprobs
     return learners
 
 

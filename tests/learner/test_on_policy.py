@@ -103,9 +103,10 @@ def run_step(model_dir, *, shortcut: bool, spec: dict) -> tuple[StepSamples, dic
     learners = OneRank(rank)
     parts = types.SimpleNamespace(recipe=recipe, stages=stages, learners=learners)
     s = samples()
-    loop.old_logprobs(parts, s)
+    exact = loop.on_policy(parts, s)
+    loop.old_logprobs(parts, s, exact)
     loop.advantages(parts, s)
-    loop.update(parts, s, 0)
+    loop.update(parts, s, 0, exact)
     weights = {n: t.clone() for n, t in rank.named_weights()}
     return s, weights, learners.scored
 
