@@ -92,16 +92,17 @@ def pack_micro_batches(
     The cost of a micro-batch is ``len(batch) * max(tokens)`` (what padding makes it). With `group_ids`, a
     prompt's samples always share a micro-batch (whole-group objectives such as DRPO need that), so one
     over-budget group, like one over-long sample, gets a micro-batch of its own. Order is preserved, unless
-    `longest_first` (single samples only): then similar lengths share a micro-batch and padding is small (SFT).
+    `longest_first`: then units (samples, or groups by their longest sample) are taken longest first, so
+    similar lengths share a micro-batch and there are fewer micro-batches and less padding.
     """
     if budget < 1:
         raise ValueError(f"micro_batch_tokens must be >= 1, got {budget}")
     if group_ids is not None:
         units = group_slices(group_ids)
-    elif longest_first:
-        units = [[i] for i in sorted(range(len(token_counts)), key=lambda i: -token_counts[i])]
     else:
         units = [[i] for i in range(len(token_counts))]
+    if longest_first:  # stable: equal lengths keep their order
+        units.sort(key=lambda unit: -max(token_counts[i] for i in unit))
     batches: list[list[int]] = []
     current: list[int] = []
     longest = 0
@@ -121,14 +122,18 @@ def pack_micro_batches(
 def plan_micro_batches(
     per_rank_tokens: list[list[int]], budget: int, per_rank_groups: list[list[int]] | None = None
 ) -> list[list[list[int]]]:
-    """Micro-batches per rank with the SAME count on every rank (collectives must line up).
+    """Micro-batches per rank with the SAME count on every rank (collectives must line up), packed longest
+    first (fewer micro-batches, less padding; the loss does not depend on the layout).
 
     Ranks with fewer micro-batches split their largest ones (between groups, when groups are given) until
     the counts match; where nothing can be split, they get empty micro-batches, which the learner runs as a
     zero-weight dummy pass.
     """
     groups = per_rank_groups or [None] * len(per_rank_tokens)
-    plans = [pack_micro_batches(tokens, budget, g) for tokens, g in zip(per_rank_tokens, groups)]
+    plans = [
+        pack_micro_batches(tokens, budget, g, longest_first=True)
+        for tokens, g in zip(per_rank_tokens, groups)
+    ]
     target = max(len(p) for p in plans) if plans else 0
     for plan, gids in zip(plans, groups):
         while len(plan) < target:

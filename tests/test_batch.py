@@ -32,6 +32,18 @@ def test_plan_equalises_counts_across_ranks():
     assert sum(1 for b in plans[1] if not b) == 3  # dummy micro-batches
 
 
+def test_plan_packs_longest_first():
+    # In order, alternating lengths pad every short sample to its long neighbour: 4 micro-batches of 2 x 30.
+    lengths = [30, 10, 30, 10, 30, 10, 30, 10]
+    assert len(pack_micro_batches(lengths, budget=60)) == 4
+    # Longest first: the long ones pair up and the short ones share one micro-batch (3, and less padding).
+    (plan,) = plan_micro_batches([lengths], budget=60)
+    assert plan == [[0, 2], [4, 6], [1, 3, 5, 7]]
+    # Whole groups go longest first by their longest sample, and stay whole.
+    (plan,) = plan_micro_batches([[5, 5, 20, 20, 10, 10]], budget=40, per_rank_groups=[[0, 0, 1, 1, 2, 2]])
+    assert plan == [[2, 3], [4, 5, 0, 1]]
+
+
 def test_select_slices_every_field():
     s = StepSamples(
         group_ids=[0, 0, 1],
