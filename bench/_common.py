@@ -71,11 +71,13 @@ def rlvr_recipe(
     kv_cache_memory_mb: int,
     lr: float = 1e-6,
     seed: int = 0,
+    async_mode: str = "off",
 ) -> dict[str, Any]:
     """The rlvr recipe of one benchmark run: the equal-work settings, everything else at rlvr's defaults.
 
     One optimizer update on all samples per step, fp32, no KL, 1 learner rank, no eval; checkpoints only the
-    final one rlvr always writes (after the last timed step, without the HF export).
+    final one rlvr always writes (after the last timed step, without the HF export). `async_mode` is the
+    recipe's `train.async_mode` (`one_step_off` generates step t+1 while the learner trains on step t).
     """
     return {
         "name": name,
@@ -108,7 +110,7 @@ def rlvr_recipe(
         },
         "algorithm": {"estimator": {"name": "grpo"}, "kl_to_ref": None},
         "rewards": {"terms": [{"fn": "math"}]},
-        "train": {"steps": steps, "prompts_per_step": prompts_per_step},
+        "train": {"steps": steps, "prompts_per_step": prompts_per_step, "async_mode": async_mode},
         "eval": {"every_steps": 0, "at_start": False},
         "checkpoint": {"every_steps": 0, "export_hf": False},
         "logging": {"run_dir": run_dir, "tensorboard": False, "progress": True},

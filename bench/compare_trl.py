@@ -67,6 +67,12 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-new-tokens", type=int, default=64, help="response cap (256 for the reasoning case)")
     p.add_argument("--prompts", type=int, default=16, help="prompts per step (P)")
     p.add_argument("--samples", type=int, default=8, help="samples per prompt (G)")
+    p.add_argument(
+        "--async-mode",
+        default="off",
+        choices=("off", "one_step_off"),
+        help="rlvr's train.async_mode (TRL has no such mode: run with --frameworks rlvr to compare the two)",
+    )
     p.add_argument("--frameworks", default="trl,rlvr", help="which to run: trl,rlvr")
     p.add_argument("--out", default="runs/bench_compare", help="output folder (results.json, logs, plot)")
     p.add_argument("--idle-load", type=float, default=0.5, help="start a run when the 1-min load is below")
@@ -238,6 +244,7 @@ def run_rlvr(args, name: str, model: Path, arch: dict[str, Any], prompts: Path, 
         samples_per_prompt=args.samples,
         max_new_tokens=args.max_new_tokens,
         kv_cache_memory_mb=kv,
+        async_mode=args.async_mode,
     )
     recipe_path = out / f"rlvr-{name}.yaml"
     recipe_path.write_text(yaml.safe_dump(recipe, sort_keys=False))
