@@ -8,3 +8,4 @@ PY=${PY:-.venv/bin/python}
 for script in cov_entropy lens_groups w_reinforce_passk drpo_length erc_offpolicy; do
   "$PY" "experiments/$script.py" "$@"
 done
+"$PY" experiments/trl_curve.py "$@"  # GRPO in rlvr vs TRL's GRPOTrainer; training needs `pip install -e '.[bench]'`

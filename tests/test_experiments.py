@@ -122,3 +122,62 @@ def test_drpo_analytic_demonstration(tmp_path, monkeypatch):
         assert min(weights) >= 0
     mixed = out["7 correct, 1 wrong"]["drpo_weight"]
     assert mixed[:7] == sorted(mixed[:7], reverse=True)  # shorter correct answers weigh more
+
+
+def test_trl_curve_settings_and_aggregation(tmp_path):
+    """rlvr vs TRL curve: the GRPO recipe maps to GRPOConfig as documented, and per-seed runs aggregate into
+    curves against step and cumulative step time (fake run directories, no training)."""
+    from rlvr.config import load_recipe
+
+    module = importlib.import_module("trl_curve")
+    settings = importlib.import_module("settings")
+    arm, budget = module.rlvr_arm(5), settings.budget(10)
+    recipe = harness.resolved_recipe(arm, budget, 0)
+    (tmp_path / "arm.yaml").write_text(yaml.safe_dump(recipe))
+    loaded, _ = load_recipe(str(tmp_path / "arm.yaml"), [])
+    assert loaded.eval.every_steps == 5 and loaded.eval.at_start
+    cfg = module.trl_settings(recipe, str(tmp_path / "trl"), 5)
+    assert cfg["max_steps"] == 10 * loaded.learner.updates_per_step
+    assert cfg["per_device_train_batch_size"] * cfg["steps_per_generation"] == 64  # 8 prompts x 8 samples
+    assert cfg["save_steps"] == 5 * cfg["steps_per_generation"]
+    assert (cfg["learning_rate"], cfg["beta"], cfg["epsilon"], cfg["epsilon_high"]) == (2e-5, 0.04, 0.2, 0.2)
+    assert (cfg["loss_type"], cfg["scale_rewards"], cfg["shuffle_dataset"]) == ("grpo", "group", False)
+    with pytest.raises(ValueError, match="aggregation"):
+        module.trl_settings(harness.merge(recipe, {"algorithm": {"aggregation": "token_mean"}}), "", 5)
+    trl = pytest.importorskip("trl")
+    assert trl.GRPOConfig(**cfg).generation_batch_size == 64
+
+    # Fake runs of seeds 0 and 1: rlvr evaluates at 0, 5, 10; TRL's checkpoints at 5 and 10.
+    for seed in (0, 1):
+        rdir = harness.run_dir_for(tmp_path, arm, budget, seed)
+        rows = [{"step": s, "time/step_s": 1.0 + seed} for s in range(1, 11)]
+        rows.insert(0, {"step": 0, "eval/accuracy": 0.3})
+        rows[5]["eval/accuracy"], rows[10]["eval/accuracy"] = 0.35, 0.4 + 0.1 * seed
+        _fake_run(rdir, rows, 60.0)
+        tdir = module.trl_run_dir(tmp_path, harness.resolved_recipe(arm, budget, seed), 5)
+        tdir.mkdir(parents=True)
+        (tdir / "done.json").write_text(json.dumps({"wall_s": 100.0}))
+        (tdir / "trl.json").write_text(json.dumps({"trl_version": "x", "step_s": [3.0] * 10}))
+        for step, acc in ((5, 0.32), (10, 0.36 + 0.1 * seed)):
+            (tdir / f"eval-step{step:03d}").mkdir()
+            summary = {"accuracy": acc, "process_wall_s": 10.0}
+            (tdir / f"eval-step{step:03d}" / "summary.json").write_text(json.dumps(summary))
+    assert module.trl_run_dir(tmp_path, recipe, 5) != module.trl_run_dir(
+        tmp_path, harness.resolved_recipe(arm, budget, 1), 5
+    )
+    result = module.collect([0, 1, 2], tmp_path, 10, 5)  # seed 2 never ran
+    rlvr, trl_arm = result["arms"][module.RLVR_ARM], result["arms"][module.TRL_ARM]
+    assert rlvr["seeds"] == trl_arm["seeds"] == [0, 1]
+    assert rlvr["curves"]["eval/accuracy"]["step"] == [0, 5, 10]
+    assert rlvr["curves"]["eval/accuracy"]["mean"] == pytest.approx([0.3, 0.35, 0.45])
+    assert rlvr["curves"]["eval/accuracy"]["wall_mean"] == pytest.approx([0.0, 7.5, 15.0])
+    assert trl_arm["curves"]["eval/accuracy"]["mean"] == pytest.approx([0.3, 0.32, 0.41])  # step 0 shared
+    assert trl_arm["curves"]["eval/accuracy"]["wall_mean"] == pytest.approx([0.0, 15.0, 30.0])
+    assert trl_arm["wall_s_mean"] == pytest.approx(120.0)  # training plus two evaluations
+    diff = trl_arm["paired_diff"]["held-out avg@16, step 10"]
+    assert diff["per_seed"] == pytest.approx({"0": -0.04, "1": -0.04}) and diff["n"] == 2
+    assert "| 10 | 0.450 ± 0.071 | 0.410 ± 0.071 | 15.0 ± 7.1 | 30.0 ± 0.0 |" in module.curve_table(result)
+    assert "| trl_grpo | held-out avg@16, step 10 |" in harness.markdown_table(
+        result
+    )  # experiments/report.py
+    assert module.plot(result, tmp_path / "curve.png").stat().st_size > 1000
