@@ -309,9 +309,11 @@ def _mean_curve(runs: Sequence[tuple[list[int], list[float]]]) -> dict[str, list
 # ---- tables and plots -----------------------------------------------------------------------------------
 
 
-def fmt(mean: float, sd: float, sign: bool = False) -> str:
-    if not math.isfinite(mean):
+def fmt(mean: float | None, sd: float | None, sign: bool = False) -> str:
+    """`mean ± sd`; "n/a" for a missing value (NaN here, None once read back from the results JSON)."""
+    if mean is None or not math.isfinite(mean):
         return "n/a"
+    sd = math.nan if sd is None else sd
     digits = 3 if abs(mean) < 10 else 1
     return f"{mean:{'+' if sign else ''}.{digits}f} ± {sd:.{digits}f}"
 
@@ -401,12 +403,20 @@ def write_results(result: dict[str, Any], extra: dict[str, Any] | None = None) -
     if extra:
         result = {**result, **extra}
     path = RESULTS_DIR / f"{result['comparison']}.json"
-    path.write_text(json.dumps(result, indent=1, sort_keys=False, default=_json_default) + "\n")
+    text = json.dumps(finite(result), indent=1, sort_keys=False, default=str, allow_nan=False)
+    path.write_text(text + "\n")
     return path
 
 
-def _json_default(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else str(value)
+def finite(value: Any) -> Any:
+    """`value` with every non-finite float (a missing baseline's NaN) as None: strict JSON has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 # ---- command line ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from typing import Any
 
 import torch
@@ -247,12 +248,15 @@ class LearnerRank:
         whole mini-batch across ranks: the per-rank normaliser is global / world, and DeepSpeed's gradient
         averaging over ranks completes the sum. An empty micro-batch (ranks must run the same count) is a
         zero-weight pass over one real sample. An `on_policy` batch takes its old logprobs from this forward
-        pass and returns them (the driver logs the rollout/learner mismatch from them).
+        pass and returns them (the driver logs the rollout/learner mismatch from them). `learner/compute_s` is
+        the time spent in the engine's steps: the driver's update phase minus it is planning, padding and
+        transport.
         """
         entropy_grad = bool(spec.get("entropy_coef"))
         policy_loss = self._policy_loss(spec)
         sums: dict[str, float] = {}
         scored: Tensor | None = None
+        compute_s = 0.0
         for batch in batches:
             real = max(sum(1 for b in batch.micro_batches if b), 1)
             if batch.on_policy:
@@ -286,10 +290,13 @@ class LearnerRank:
                         "micro": mb,
                     }
                 )
+            started = time.perf_counter()
             result = self.learner.train_step(micro, loss_fn, normalizer=1.0, entropy_grad=entropy_grad)
+            compute_s += time.perf_counter() - started
             for key, value in result.items():
                 if key != "loss":
                     sums[key] = sums.get(key, 0.0) + float(value) / len(batches)
+        sums["compute_s"] = compute_s
         return UpdateResult({f"learner/{k}": v for k, v in sums.items()}, scored)
 
     def _policy_loss(self, spec: dict[str, Any]) -> PolicyLoss:

@@ -106,7 +106,8 @@ def run_step(model_dir, *, shortcut: bool, spec: dict) -> tuple[StepSamples, dic
     exact = loop.on_policy(parts, s)
     loop.old_logprobs(parts, s, exact)
     loop.advantages(parts, s)
-    loop.update(parts, s, 0, exact)
+    metrics = loop.update(parts, s, 0, exact)
+    assert metrics["learner/compute_s"] > 0  # the engine's time, beside the driver's whole update phase
     weights = {n: t.clone() for n, t in rank.named_weights()}
     return s, weights, learners.scored
 
