@@ -9,7 +9,7 @@ import json
 
 from harness import RESULTS_DIR, markdown_table
 
-ORDER = ["drpo_length", "lens_groups", "cov_entropy", "erc_offpolicy", "w_reinforce_passk"]
+ORDER = ["drpo_length", "lens_groups", "cov_entropy", "erc_offpolicy", "w_reinforce_passk", "trl_curve"]
 
 
 def main() -> None:

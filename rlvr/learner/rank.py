@@ -248,7 +248,7 @@ class LearnerRank:
         whole mini-batch across ranks: the per-rank normaliser is global / world, and DeepSpeed's gradient
         averaging over ranks completes the sum. An empty micro-batch (ranks must run the same count) is a
         zero-weight pass over one real sample. An `on_policy` batch takes its old logprobs from this forward
-        pass and returns them (the driver logs the rollout/learner mismatch from them). `learner/compute_s` is
+        pass and returns them (the driver logs the rollout/learner mismatch from them). `time/learner_compute_s` is
         the time spent in the engine's steps: the driver's update phase minus it is planning, padding and
         transport.
         """
@@ -296,8 +296,9 @@ class LearnerRank:
             for key, value in result.items():
                 if key != "loss":
                     sums[key] = sums.get(key, 0.0) + float(value) / len(batches)
-        sums["compute_s"] = compute_s
-        return UpdateResult({f"learner/{k}": v for k, v in sums.items()}, scored)
+        metrics = {f"learner/{k}": v for k, v in sums.items()}
+        metrics["time/learner_compute_s"] = compute_s  # a timing, so resume comparisons skip it like time/*
+        return UpdateResult(metrics, scored)
 
     def _policy_loss(self, spec: dict[str, Any]) -> PolicyLoss:
         """The loss, resolved once per spec (registry lookups and kwargs), not on every micro-batch."""

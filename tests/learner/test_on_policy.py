@@ -107,7 +107,7 @@ def run_step(model_dir, *, shortcut: bool, spec: dict) -> tuple[StepSamples, dic
     loop.old_logprobs(parts, s, exact)
     loop.advantages(parts, s)
     metrics = loop.update(parts, s, 0, exact)
-    assert metrics["learner/compute_s"] > 0  # the engine's time, beside the driver's whole update phase
+    assert metrics["time/learner_compute_s"] > 0  # the engine's time, beside the driver's whole update phase
     weights = {n: t.clone() for n, t in rank.named_weights()}
     return s, weights, learners.scored
 
