@@ -79,8 +79,14 @@ def _drpo(r: Record) -> None:
 
 
 def _erc(r: Record) -> None:
-    # The second (off-policy) update moves entropies: ERC must drop some tokens' gradient (measured ~0.75).
-    assert 0.0 < _finite(r, "learner/erc_kept_frac") < 1.0
+    assert 0.0 < _finite(r, "learner/erc_kept_frac") <= 1.0
+
+
+def _erc_acts(records: list[Record]) -> None:
+    # The second (off-policy) update of a step moves entropies: ERC must drop some tokens' gradient in at least
+    # one of the two steps. Per step it depends on the model: 0.75 in both steps on one build of the tiny model;
+    # on another CPU's build (the SFT's float kernels differ) step 1 dropped some and step 2 kept every token.
+    assert min(r["learner/erc_kept_frac"] for r in records) < 1.0, "ERC never dropped a token's gradient"
 
 
 def _clip_cov(r: Record) -> None:
@@ -106,6 +112,8 @@ METHOD_CHECKS: dict[str, Callable[[Record], None]] = {
     "kl_cov": _kl_cov,
     "w_reinforce": _ppo_clip,
 }
+# Checks over the whole run, for signatures that need not show in every step.
+RUN_CHECKS: dict[str, Callable[[list[Record]], None]] = {"erc": _erc_acts}
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +201,7 @@ def test_method_recipe_trains_two_steps(recipe_path: Path, tmp_path: Path, tiny_
         _finite(r, loss_key)
         assert _finite(r, "sync/max_abs_logprob_delta") < 1e-4  # rollout == learner after every sync
         METHOD_CHECKS.get(recipe_path.stem, lambda _: None)(r)
+    RUN_CHECKS.get(recipe_path.stem, lambda _: None)(records)
     check_rewards(recipe, records)
     check_dynamic_sampling(recipe, records)
     shown = sorted(k for k in records[-1] if k.startswith("learner/"))
